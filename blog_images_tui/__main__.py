@@ -1,0 +1,3 @@
+from blog_images_tui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,14 @@
+"""CLI subcommands, one module each: ``register(subparsers, common)`` and ``run(args) -> int``.
+
+Modules import only the standard library at top level so ``blog-images --help``
+stays fast; the heavy parts (openai, s3fs, textual) load inside ``run``.
+"""
+
+#: (subcommand, module) in the order ``--help`` lists them.
+COMMANDS = [
+    ("generate", "blog_images_tui.commands.generate"),
+    ("ls", "blog_images_tui.commands.listing"),
+    ("show", "blog_images_tui.commands.show"),
+    ("recover", "blog_images_tui.commands.recover"),
+    ("models", "blog_images_tui.commands.models"),
+]

@@ -1,0 +1,87 @@
+"""``blog-images generate``: one image into post/section/raw, with its metadata."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "generate one image and store it with its metadata"
+
+
+def add_generation_options(parser: argparse.ArgumentParser) -> None:
+    """Model and API options shared by ``generate`` and ``batch``."""
+    parser.add_argument("--model", default="gpt-image-2", help="image model (default: gpt-image-2; "
+                        "see `blog-images models`)")
+    parser.add_argument("--size", help="WIDTHxHEIGHT or auto (default: 1792x1024 where the model takes it)")
+    parser.add_argument("--quality", help="auto, low, medium, high (model dependent)")
+    parser.add_argument("--style", help="vivid or natural (dall-e-3 only; GPT image models reject it)")
+    parser.add_argument("--format", dest="output_format", default="png", choices=("png", "jpeg", "webp"),
+                        help="image format (default: png)")
+    parser.add_argument("--background", choices=("auto", "opaque", "transparent"),
+                        help="background (GPT image models; transparent needs png or webp)")
+    parser.add_argument("--api-key", help="OpenAI API key (prefer OPENAI_AUTH_TOKEN: a flag is visible in `ps`)")
+    parser.add_argument("--base-url", help="API base URL for OpenAI-compatible servers (default: $OPENAI_BASE_URL)")
+    parser.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS",
+                        help="per-request timeout (default: 300)")
+    parser.add_argument("--max-retries", type=int, default=2, metavar="N",
+                        help="retries on 429/5xx/network errors, honouring Retry-After up to 120 s (default: 2)")
+
+
+def register(subparsers, add_common) -> None:
+    parser = subparsers.add_parser("generate", help=HELP, description=HELP + ".")
+    parser.add_argument("--prompt", required=True, help="what to draw")
+    parser.add_argument("--post-id", required=True, help="blog post id: a positive integer or a slug")
+    parser.add_argument("--section-id", required=True, help="section id within the post")
+    parser.add_argument("--filename", help="file name without extension (default: a UTC timestamp)")
+    add_generation_options(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON object for scripts")
+    add_common(parser)
+
+
+def settings_from_args(args: argparse.Namespace):
+    from blog_images_tui.api import client_settings
+    from blog_images_tui.cli import warn
+    from blog_images_tui.errors import BadInput
+
+    if args.timeout <= 0:
+        raise BadInput("--timeout must be positive")
+    if not 0 <= args.max_retries <= 10:
+        raise BadInput("--max-retries must be between 0 and 10")
+    if args.api_key:
+        warn("--api-key is visible to other users in `ps` and shell history; prefer OPENAI_AUTH_TOKEN")
+    return client_settings(args.api_key, args.base_url, timeout_s=args.timeout, max_retries=args.max_retries)
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from blog_images_tui.cli import open_store_from_args, print_json, warn
+    from blog_images_tui.generation import ImageGenerator, ImageRequest
+    from blog_images_tui.ids import SectionRef
+    from blog_images_tui.service import generate_into_store
+
+    # Validate everything local first: bad input never costs a request.
+    request = ImageRequest(
+        prompt=args.prompt, section=SectionRef.parse(args.post_id, args.section_id), filename=args.filename,
+        model=args.model, size=args.size, quality=args.quality, style=args.style,
+        output_format=args.output_format, background=args.background,
+    ).validated()
+    for message in request.warnings:
+        warn(message)
+    settings = settings_from_args(args)
+    store = open_store_from_args(args)
+
+    async def go():
+        async with ImageGenerator(settings) as generator:
+            return await generate_into_store(request, store, generator)
+
+    stored = asyncio.run(go())
+    if args.json:
+        print_json({"ok": True, "image_path": stored.image_path, "metadata_path": stored.metadata_path,
+                    "metadata": stored.metadata})
+    else:
+        print(f"image:    {stored.image_path}")
+        print(f"metadata: {stored.metadata_path}")
+        revised = stored.metadata.get("revised_prompt")
+        if revised:
+            print(f"revised prompt: {revised}")
+    return 0

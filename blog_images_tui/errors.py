@@ -1,0 +1,93 @@
+"""One error hierarchy for the core, each error carrying its CLI exit code.
+
+The CLI prints ``error: <message>`` and exits with ``exit_code``; the TUI shows
+the same message in a notification titled ``title``. Messages are one line and
+never contain the API key (see :mod:`blog_images_tui.secrets`).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Documented exit codes of the ``blog-images`` command (see README)."""
+
+    OK = 0
+    INTERNAL = 1
+    BAD_INPUT = 2
+    AUTH_CONFIG = 3
+    API_REJECTED = 4
+    TEMPORARY = 5
+    STORE_UNUSABLE = 6
+    NOT_STORED = 7
+    INTERRUPTED = 130
+
+
+class BlogImagesError(Exception):
+    """Base of every error the tool reports to a user."""
+
+    exit_code: ExitCode = ExitCode.INTERNAL
+    title: str = "Error"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message} ({self.hint})"
+
+
+class BadInput(BlogImagesError):
+    """Invalid ids, filenames, prompts, sizes or options: nothing was sent or written."""
+
+    exit_code = ExitCode.BAD_INPUT
+    title = "Bad input"
+
+
+class AuthConfigError(BlogImagesError):
+    """Missing or invalid key, no permission, unverified organization, no quota."""
+
+    exit_code = ExitCode.AUTH_CONFIG
+    title = "Authentication"
+
+
+class ApiRejected(BlogImagesError):
+    """The API refused the request (content policy, invalid request, unknown model)."""
+
+    exit_code = ExitCode.API_REJECTED
+    title = "Rejected by the API"
+
+
+class TemporaryFailure(BlogImagesError):
+    """Rate limit, server error, timeout or network failure, after bounded retries."""
+
+    exit_code = ExitCode.TEMPORARY
+    title = "Temporary failure"
+
+
+class StoreUnusable(BlogImagesError):
+    """The store cannot be reached or written; found before any image is paid for."""
+
+    exit_code = ExitCode.STORE_UNUSABLE
+    title = "Store unusable"
+
+
+class NotStored(BlogImagesError):
+    """The image was generated (and paid for) but could not be stored.
+
+    It is kept in the local recovery folder at ``recovery_path``.
+    """
+
+    exit_code = ExitCode.NOT_STORED
+    title = "Image not stored"
+
+    def __init__(self, message: str, *, recovery_path: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.recovery_path = recovery_path
+
+
+class Interrupted(BlogImagesError):
+    exit_code = ExitCode.INTERRUPTED
+    title = "Interrupted"

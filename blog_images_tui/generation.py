@@ -1,0 +1,341 @@
+"""Generating one image with the openai SDK (``AsyncOpenAI.images.generate``).
+
+GPT image models answer with base64 (``b64_json``). Older models and some
+OpenAI-compatible servers answer with a ``url``: it is downloaded with httpx
+under strict rules (https only, except the configured server's own host; no
+redirect to another host; a size cap). Either way the bytes are checked to be
+a complete image of the asked format before anyone stores them.
+
+API errors become :mod:`blog_images_tui.errors` classes with one-line,
+key-free messages and the documented exit codes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Awaitable, Callable
+from urllib.parse import urlsplit
+
+from blog_images_tui.errors import (ApiRejected, AuthConfigError, BadInput, BlogImagesError, TemporaryFailure)
+from blog_images_tui.ids import SectionRef, parse_filename
+from blog_images_tui.imageformat import ImageInfo, verify_image
+from blog_images_tui.models import DEFAULT_MODEL, MODELS, validate_options
+from blog_images_tui.secrets import ApiKey, redact
+
+log = logging.getLogger("blog_images.generation")
+
+DEFAULT_TIMEOUT_S = 300.0
+DEFAULT_MAX_RETRIES = 2
+MAX_IMAGE_BYTES = 64 * 1024 * 1024
+BASE_URL_ENV = "OPENAI_BASE_URL"
+
+PartialImageCallback = Callable[[int, bytes], Awaitable[None] | None]
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    """Everything needed to generate one image and know where it goes."""
+
+    prompt: str
+    section: SectionRef
+    filename: str | None = None
+    model: str = DEFAULT_MODEL
+    size: str | None = None
+    quality: str | None = None
+    style: str | None = None
+    output_format: str = "png"
+    background: str | None = None
+    #: streamed previews to ask for (0-3); only models that can stream.
+    partial_images: int = 0
+    #: a stable id for idempotent batch re-runs (stored in metadata as job_id).
+    job_id: str | None = None
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+    def validated(self) -> "ImageRequest":
+        """Return a copy with defaults filled in; raise :class:`BadInput` if invalid."""
+        if self.filename is not None:
+            parse_filename(self.filename)
+        if not 0 <= self.partial_images <= 3:
+            raise BadInput("partial images must be between 0 and 3")
+        options = validate_options(
+            model=self.model, prompt=self.prompt, size=self.size, quality=self.quality, style=self.style,
+            output_format=self.output_format, background=self.background,
+        )
+        return replace(self, model=options.model, size=options.size, quality=options.quality,
+                       style=options.style, output_format=options.output_format,
+                       background=options.background, warnings=options.warnings)
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """How to reach the Images API. Never printed with the key in it."""
+
+    api_key: ApiKey | None
+    base_url: str | None = None
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    max_retries: int = DEFAULT_MAX_RETRIES
+    max_image_bytes: int = MAX_IMAGE_BYTES
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    data: bytes = field(repr=False)
+    info: ImageInfo
+    revised_prompt: str | None
+    usage: dict[str, Any] | None
+    request_id: str | None
+    duration_s: float
+    source: str  # "b64_json" or "url"
+
+
+class ImageGenerator:
+    """Talks to the Images API. One client (and connection pool) per generator."""
+
+    def __init__(self, settings: ClientSettings) -> None:
+        if settings.api_key is None:
+            raise AuthConfigError(
+                "OpenAI API key required: set OPENAI_AUTH_TOKEN (or OPENAI_API_KEY), or pass --api-key"
+            )
+        self.settings = settings
+        self._client = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            from openai import AsyncOpenAI  # heavy: imported on first use
+
+            self._client = AsyncOpenAI(
+                api_key=self.settings.api_key.value,
+                base_url=self.settings.base_url or None,
+                timeout=self.settings.timeout_s,
+                max_retries=self.settings.max_retries,
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    async def __aenter__(self) -> "ImageGenerator":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()
+
+    def _params(self, request: ImageRequest) -> dict[str, Any]:
+        spec = MODELS.get(request.model)
+        params: dict[str, Any] = {"model": request.model, "prompt": request.prompt, "n": 1, "size": request.size}
+        if request.quality:
+            params["quality"] = request.quality
+        if spec is not None and spec.takes_response_format:
+            # Legacy models: ask for base64 so there is no second download.
+            params["response_format"] = "b64_json"
+            if request.style:
+                params["style"] = request.style
+        else:
+            # GPT image models reject response_format and style; they take these.
+            params["output_format"] = request.output_format
+            if request.background:
+                params["background"] = request.background
+        return params
+
+    async def generate(self, request: ImageRequest, on_partial: PartialImageCallback | None = None) -> GeneratedImage:
+        """Generate one image for an already validated request."""
+        params = self._params(request)
+        spec = MODELS.get(request.model)
+        stream = bool(on_partial and request.partial_images and (spec is None or spec.can_stream))
+        client = self.client  # built (and the SDK imported) outside the timed part
+        started = time.monotonic()
+        log.info("generating: model=%s size=%s quality=%s format=%s stream=%s", request.model,
+                 request.size, request.quality, request.output_format, stream)
+        try:
+            if stream:
+                b64, revised, usage, request_id = await self._generate_streaming(params, request, on_partial)
+                url = None
+            else:
+                raw = await client.images.with_raw_response.generate(**params)
+                request_id = raw.headers.get("x-request-id")
+                response = raw.parse()
+                if not response.data:
+                    raise TemporaryFailure("the API answered without an image")
+                item = response.data[0]
+                b64, url, revised = item.b64_json, item.url, item.revised_prompt
+                usage = response.usage.model_dump() if response.usage else None
+        except BlogImagesError:
+            raise
+        except Exception as error:
+            raise translate_api_error(error) from None
+        if b64:
+            data = _decode_b64(b64, self.settings.max_image_bytes)
+            source = "b64_json"
+        elif url:
+            data = await download_image(url, base_url=self.settings.base_url,
+                                        max_bytes=self.settings.max_image_bytes, timeout_s=self.settings.timeout_s)
+            source = "url"
+        else:
+            raise TemporaryFailure("the API answered without image data")
+        info = verify_image(data, request.output_format)
+        duration = time.monotonic() - started
+        log.info("generated %d bytes %s %dx%d in %.2fs (request %s)", len(data), info.format,
+                 info.width, info.height, duration, request_id)
+        return GeneratedImage(data, info, revised, usage, request_id, round(duration, 3), source)
+
+    async def _generate_streaming(self, params, request: ImageRequest, on_partial: PartialImageCallback):
+        raw = await self.client.images.with_raw_response.generate(
+            **params, stream=True, partial_images=request.partial_images)
+        request_id = raw.headers.get("x-request-id")
+        stream = raw.parse()
+        final = None
+        async for event in stream:
+            kind = getattr(event, "type", "")
+            if kind.endswith("partial_image"):
+                try:
+                    partial = _decode_b64(event.b64_json, self.settings.max_image_bytes)
+                    result = on_partial(event.partial_image_index, partial)
+                    if hasattr(result, "__await__"):
+                        await result
+                except BlogImagesError:
+                    pass  # a bad preview is not worth failing the job for
+            elif kind.endswith("completed"):
+                final = event
+        if final is None:
+            raise TemporaryFailure("the image stream ended before the image was complete")
+        usage = final.usage.model_dump() if getattr(final, "usage", None) else None
+        return final.b64_json, None, usage, request_id
+
+
+def _decode_b64(value: str, max_bytes: int) -> bytes:
+    if len(value) * 3 // 4 > max_bytes:
+        raise TemporaryFailure(f"the API returned an image over the {max_bytes // 2**20} MiB cap")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise TemporaryFailure("the API returned image data that is not valid base64") from None
+
+
+def _host_allowed(host: str | None, base_url: str | None) -> bool:
+    if not base_url or not host:
+        return False
+    return urlsplit(base_url).hostname == host
+
+
+def _check_download_url(url: str, base_url: str | None) -> None:
+    parts = urlsplit(url)
+    host = parts.hostname
+    if parts.scheme == "https" and host:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return
+        if (address.is_link_local or address.is_private or address.is_loopback) and not _host_allowed(host, base_url):
+            raise TemporaryFailure(f"refusing to download the image from a private address ({host})")
+        return
+    if parts.scheme == "http" and _host_allowed(host, base_url):
+        return
+    raise TemporaryFailure(f"refusing to download the image from {parts.scheme}://{host or '?'}: https only")
+
+
+async def download_image(url: str, *, base_url: str | None, max_bytes: int, timeout_s: float,
+                         max_redirects: int = 3) -> bytes:
+    """Fetch an image URL the API returned, under the rules in the module docstring."""
+    import httpx
+
+    _check_download_url(url, base_url)
+    origin_host = urlsplit(url).hostname
+    async with httpx.AsyncClient(follow_redirects=False, timeout=timeout_s) as client:
+        for _ in range(max_redirects + 1):
+            try:
+                async with client.stream("GET", url) as response:
+                    if response.is_redirect:
+                        target = str(response.next_request.url) if response.next_request else ""
+                        if urlsplit(target).hostname != origin_host:
+                            raise TemporaryFailure(
+                                f"refusing a redirect of the image download to another host ({urlsplit(target).hostname})")
+                        _check_download_url(target, base_url)
+                        url = target
+                        continue
+                    if response.status_code in (401, 403, 404, 410):
+                        raise ApiRejected(f"the image URL could not be fetched (HTTP {response.status_code}): "
+                                          "it may have expired; generate again")
+                    if response.status_code >= 400:
+                        raise TemporaryFailure(f"the image download failed with HTTP {response.status_code}")
+                    declared = int(response.headers.get("content-length") or 0)
+                    if declared > max_bytes:
+                        raise TemporaryFailure(f"the image is over the {max_bytes // 2**20} MiB cap")
+                    chunks, total = [], 0
+                    async for chunk in response.aiter_bytes():
+                        total += len(chunk)
+                        if total > max_bytes:
+                            raise TemporaryFailure(f"the image is over the {max_bytes // 2**20} MiB cap")
+                        chunks.append(chunk)
+                    return b"".join(chunks)
+            except httpx.HTTPError as error:
+                raise TemporaryFailure(f"the image download failed: {type(error).__name__}") from None
+    raise TemporaryFailure("too many redirects while downloading the image")
+
+
+def _api_message(error: Any) -> str:
+    body = getattr(error, "body", None)  # the SDK passes the inner "error" object
+    message = body.get("message") if isinstance(body, dict) else None
+    message = message or getattr(error, "message", None) or str(error)
+    return redact(" ".join(str(message).split()))[:300]
+
+
+def translate_api_error(error: BaseException) -> BlogImagesError:
+    """Map an openai SDK exception to our error classes and exit codes."""
+    import openai
+
+    message = _api_message(error)
+    code = getattr(error, "code", None)
+    request_id = getattr(error, "request_id", None)
+    suffix = f" [request {request_id}]" if request_id else ""
+    if isinstance(error, openai.AuthenticationError):
+        return AuthConfigError(f"authentication failed: {message}{suffix}",
+                               hint="check OPENAI_AUTH_TOKEN / OPENAI_API_KEY")
+    if isinstance(error, openai.PermissionDeniedError):
+        hint = None
+        if "verif" in message.lower():
+            hint = "verify your organization in the OpenAI platform settings to use GPT image models"
+        return AuthConfigError(f"permission denied: {message}{suffix}", hint=hint)
+    if isinstance(error, openai.RateLimitError):
+        if code == "insufficient_quota" or "quota" in message.lower():
+            return AuthConfigError(f"quota exceeded: {message}{suffix}", hint="check your plan and billing")
+        wait = _retry_after_seconds(error)
+        wait_text = f"; the API asks to wait {wait:g} s" if wait else ""
+        return TemporaryFailure(f"rate limited{wait_text}: {message}{suffix}", hint="try again later")
+    if isinstance(error, (openai.BadRequestError, openai.NotFoundError, openai.UnprocessableEntityError,
+                          openai.ConflictError)):
+        if code in ("content_policy_violation", "moderation_blocked") or "safety" in message.lower():
+            return ApiRejected(f"the prompt was rejected by the content policy: {message}{suffix}")
+        return ApiRejected(f"the API rejected the request: {message}{suffix}")
+    if isinstance(error, openai.APITimeoutError):
+        return TemporaryFailure("the API did not answer in time", hint="raise --timeout or try again")
+    if isinstance(error, openai.APIConnectionError):
+        cause = error.__cause__ or error.__context__
+        detail = f" ({type(cause).__name__})" if cause else ""
+        return TemporaryFailure(f"could not reach the API{detail}", hint="check the network and OPENAI_BASE_URL")
+    if isinstance(error, openai.APIStatusError):
+        status = getattr(error, "status_code", "?")
+        if isinstance(status, int) and status >= 500:
+            return TemporaryFailure(f"the API failed (HTTP {status}) after retries: {message}{suffix}")
+        return ApiRejected(f"the API answered HTTP {status}: {message}{suffix}")
+    if isinstance(error, openai.APIResponseValidationError):
+        return TemporaryFailure(f"the API answered with an unexpected body: {message}")
+    return TemporaryFailure(f"{type(error).__name__}: {redact(str(error))[:300]}")
+
+
+def _retry_after_seconds(error: Any) -> float | None:
+    response = getattr(error, "response", None)
+    if response is None:
+        return None
+    value = response.headers.get("retry-after")
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None

@@ -1,0 +1,57 @@
+"""Where things live under a store root. Pure string work: no I/O.
+
+    {root}/content/posts/{post_id}/sections/{section_id}/raw/{filename}.{ext}
+    {root}/content/posts/{post_id}/sections/{section_id}/raw/{filename}_metadata.json
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timezone
+
+from blog_images_tui.ids import PostId, SectionRef
+
+POSTS_DIR = "content/posts"
+METADATA_SUFFIX = "_metadata.json"
+IMAGE_EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
+EXTENSION_FORMATS = {"png": "png", "jpg": "jpeg", "jpeg": "jpeg", "webp": "webp"}
+CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "json": "application/json"}
+
+
+def post_dir(post_id: PostId) -> str:
+    return f"{POSTS_DIR}/{post_id}"
+
+
+def sections_dir(post_id: PostId) -> str:
+    return f"{POSTS_DIR}/{post_id}/sections"
+
+
+def raw_dir(section: SectionRef) -> str:
+    """Relative path of a section's ``raw/`` folder."""
+    return f"{POSTS_DIR}/{section.post_id}/sections/{section.section_id}/raw"
+
+
+def image_name(filename: str, output_format: str) -> str:
+    return f"{filename}.{IMAGE_EXTENSIONS[output_format]}"
+
+
+def metadata_name(filename: str) -> str:
+    return f"{filename}{METADATA_SUFFIX}"
+
+
+def image_path(section: SectionRef, filename: str, output_format: str) -> str:
+    return f"{raw_dir(section)}/{image_name(filename, output_format)}"
+
+
+def metadata_path(section: SectionRef, filename: str) -> str:
+    return f"{raw_dir(section)}/{metadata_name(filename)}"
+
+
+def timestamp_filename(now: datetime | None = None) -> str:
+    """A default filename that sorts by time and cannot collide in practice.
+
+    UTC to the microsecond plus 24 random bits: two runs in the same
+    microsecond still differ, and exclusive create catches the rest.
+    """
+    now = now or datetime.now(timezone.utc)
+    return f"{now:%Y%m%dT%H%M%S%fZ}-{secrets.token_hex(3)}"

@@ -1,0 +1,50 @@
+"""The metadata JSON stored beside every image.
+
+The original design's fields keep their names and types (``post_id``,
+``section_id``, ``prompt``, ``image_path``, ``generated_at``, ``model``,
+``size``); the rest is what a user needs later. Never the API key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+from typing import Any
+
+from blog_images_tui import __version__
+from blog_images_tui.generation import GeneratedImage, ImageRequest
+
+ORIGINAL_FIELDS = ("post_id", "section_id", "prompt", "image_path", "generated_at", "model", "size")
+
+
+def build_metadata(request: ImageRequest, image: GeneratedImage, *, image_path: str,
+                   generated_at: datetime | None = None) -> dict[str, Any]:
+    """The metadata dict for one stored image (JSON-safe)."""
+    generated_at = generated_at or datetime.now(timezone.utc)
+    metadata: dict[str, Any] = {
+        "post_id": request.section.post_id,
+        "section_id": request.section.section_id,
+        "prompt": request.prompt,
+        "image_path": image_path,
+        "generated_at": generated_at.isoformat(),
+        "model": request.model,
+        "size": request.size,
+    }
+    extras: dict[str, Any] = {
+        "revised_prompt": image.revised_prompt,
+        "quality": request.quality,
+        "style": request.style,
+        "background": request.background,
+        "output_format": request.output_format,
+        "bytes": len(image.data),
+        "sha256": hashlib.sha256(image.data).hexdigest(),
+        "width": image.info.width,
+        "height": image.info.height,
+        "usage": image.usage,
+        "request_id": image.request_id,
+        "duration_s": image.duration_s,
+        "job_id": request.job_id,
+        "generator": f"blog-images {__version__}",
+    }
+    metadata.update({key: value for key, value in extras.items() if value is not None})
+    return metadata

@@ -1,0 +1,84 @@
+"""API key lookup and redaction.
+
+The key is looked up through a chain (explicit, ``OPENAI_AUTH_TOKEN`` as in the
+original design, then ``OPENAI_API_KEY``). Every key the process learns is
+registered here, and :func:`redact` replaces it wherever text leaves the
+process: messages, log records, tracebacks, the TUI's screen.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from dataclasses import dataclass
+
+KEY_ENV_VARS = ("OPENAI_AUTH_TOKEN", "OPENAI_API_KEY")
+REDACTED = "[REDACTED]"
+
+_lock = threading.Lock()
+_secrets: set[str] = set()
+# Anything that looks like an OpenAI key, even one we never saw (a server may echo another).
+_KEY_SHAPE = re.compile(r"sk-[A-Za-z0-9_\-]{8,}")
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret so that :func:`redact` removes it from all output."""
+    if value and len(value) >= 4:
+        with _lock:
+            _secrets.add(value)
+
+
+def redact(text: str) -> str:
+    """Return ``text`` with every registered secret and key-shaped token removed."""
+    if not text:
+        return text
+    with _lock:
+        known = sorted(_secrets, key=len, reverse=True)
+    for secret in known:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return _KEY_SHAPE.sub(REDACTED, text)
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    value: str
+    source: str  # "--api-key", "OPENAI_AUTH_TOKEN", ...
+
+    def __repr__(self) -> str:  # never show the key, even in a debugger or traceback
+        return f"ApiKey(source={self.source!r})"
+
+    __str__ = __repr__
+
+
+def resolve_api_key(explicit: str | None = None, environ: dict[str, str] | None = None) -> ApiKey | None:
+    """The key from ``explicit``, else the first of :data:`KEY_ENV_VARS` set."""
+    environ = os.environ if environ is None else environ
+    if explicit:
+        key = ApiKey(explicit.strip(), "--api-key")
+    else:
+        key = None
+        for name in KEY_ENV_VARS:
+            if environ.get(name, "").strip():
+                key = ApiKey(environ[name].strip(), name)
+                break
+    if key:
+        register_secret(key.value)
+    return key
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites every log record so no secret reaches a handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        record.msg = redact(message)
+        record.args = None
+        if record.exc_info and record.exc_info[1] is not None:
+            import traceback
+
+            record.exc_text = redact("".join(traceback.format_exception(*record.exc_info)).rstrip())
+            record.exc_info = None
+        return True

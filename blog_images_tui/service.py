@@ -1,0 +1,113 @@
+"""Generate one image into a store: the workflow both faces (CLI, TUI) run.
+
+Order matters, and every step before the API call costs nothing:
+validate -> name free? -> store writable? -> generate (paid) -> verify ->
+store image -> store metadata. Once an image is paid for it is never dropped:
+if the store refuses it, it goes to the local recovery folder and
+:class:`NotStored` (exit 7) says where and how to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import replace
+from typing import Any, Callable
+
+from blog_images_tui import layout
+from blog_images_tui.errors import BadInput, NotStored
+from blog_images_tui.generation import ImageGenerator, ImageRequest, PartialImageCallback
+from blog_images_tui.metadata import build_metadata
+from blog_images_tui.recovery import keep_for_recovery
+from blog_images_tui.storage import MetadataWriteFailed, Store, StoredImage, error_summary
+
+log = logging.getLogger("blog_images.service")
+
+StageCallback = Callable[[str], Any]
+
+
+async def prepare(request: ImageRequest, store: Store, *, check_store: bool = True) -> ImageRequest:
+    """Validate, choose a filename and make sure the store can take the image.
+
+    Raises :class:`BadInput` (name taken, invalid options) or
+    :class:`StoreUnusable`, before any API call.
+    """
+    request = request.validated()
+    if request.filename is None:
+        request = replace(request, filename=layout.timestamp_filename())
+    elif await asyncio.to_thread(store.name_taken, request.section, request.filename, request.output_format):
+        raise BadInput(
+            f"{layout.image_name(request.filename, request.output_format)} already exists in "
+            f"{store.display_path(layout.raw_dir(request.section))}: choose another --filename (nothing is overwritten)"
+        )
+    if check_store:
+        await asyncio.to_thread(store.check_writable)
+    return request
+
+
+async def store_generated(request: ImageRequest, store: Store, generated) -> StoredImage:
+    """Write a paid-for image and its metadata, or keep both for recovery."""
+    assert request.filename is not None
+    image_rel = layout.image_path(request.section, request.filename, request.output_format)
+    metadata = build_metadata(request, generated, image_path=store.display_path(image_rel))
+    save = asyncio.ensure_future(asyncio.to_thread(
+        store.save, request.section, request.filename, request.output_format, generated.data, metadata))
+    cancelled = False
+    while True:
+        try:
+            # Shielded: a paid-for image being written is let finish even on Ctrl-C.
+            stored = await asyncio.shield(save)
+            break
+        except asyncio.CancelledError:
+            if save.done() and not save.cancelled():
+                cancelled = True
+                if save.exception() is None:
+                    stored = save.result()
+                    break
+                error = save.exception()
+            else:
+                cancelled = True
+                continue
+        except Exception as caught:
+            error = caught
+        reason = _failure_reason(request, error)
+        folder = await asyncio.to_thread(
+            keep_for_recovery, store_url=store.url, store_options=store.backend.options,
+            section=request.section, filename=request.filename, output_format=request.output_format,
+            image=generated.data, metadata=metadata, reason=reason)
+        log.error("image kept for recovery at %s: %s", folder, reason)
+        if cancelled:
+            raise asyncio.CancelledError
+        raise NotStored(f"image generated but not stored ({reason}); kept at {folder}",
+                        recovery_path=str(folder),
+                        hint=f"finish with: blog-images recover --store {store.url}") from None
+    if cancelled:
+        raise asyncio.CancelledError
+    return stored
+
+
+def _failure_reason(request: ImageRequest, error: BaseException) -> str:
+    if isinstance(error, FileExistsError):
+        return f"the name {layout.image_name(request.filename, request.output_format)} was taken meanwhile"
+    if isinstance(error, MetadataWriteFailed):
+        return f"the image was stored but its metadata was not: {error_summary(error.cause)}"
+    return error_summary(error)
+
+
+async def generate_into_store(request: ImageRequest, store: Store, generator: ImageGenerator, *,
+                              on_partial: PartialImageCallback | None = None,
+                              on_stage: StageCallback | None = None,
+                              check_store: bool = True) -> StoredImage:
+    """Run the whole workflow for one image and return where it was stored."""
+    def stage(name: str) -> None:
+        if on_stage is not None:
+            on_stage(name)
+
+    stage("checking")
+    request = await prepare(request, store, check_store=check_store)
+    stage("generating")
+    generated = await generator.generate(request, on_partial=on_partial)
+    stage("storing")
+    stored = await store_generated(request, store, generated)
+    stage("stored")
+    return stored

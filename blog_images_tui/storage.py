@@ -1,0 +1,266 @@
+"""The store: one blog asset tree on any backend, read and written through fsspec.
+
+Layout (see :mod:`blog_images_tui.layout`) is the same on every backend.
+Listings go one level at a time (``ls`` of one folder, never a tree walk), so
+opening a section costs the same in a small store and a huge one.
+
+Writes never overwrite and never expose a partial file: the image is created
+first, then the metadata JSON, which marks the pair complete. All calls here
+are blocking; async callers run them in a thread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from blog_images_tui import layout
+from blog_images_tui.backend import Backend
+from blog_images_tui.errors import BadInput, StoreUnusable
+from blog_images_tui.ids import PostId, SectionRef, parse_filename, parse_id
+
+DEFAULT_STORE = "./static"
+STORE_ENV = "BLOG_IMAGES_STORE"
+
+
+def default_store_url() -> str:
+    return os.environ.get(STORE_ENV) or DEFAULT_STORE
+
+
+@dataclass(frozen=True)
+class ImageEntry:
+    """One image in a section's ``raw/`` folder, as a listing shows it."""
+
+    section: SectionRef
+    filename: str  # base name, no extension
+    image_name: str  # e.g. "hero.png"
+    output_format: str
+    size_bytes: int
+    modified: float | None
+    has_metadata: bool
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """A generated image that is safely in the store, with its metadata."""
+
+    section: SectionRef
+    filename: str
+    image_path: str  # full local path or s3://bucket/key
+    metadata_path: str
+    metadata: dict[str, Any] = field(repr=False)
+
+
+def _sort_key(value: PostId) -> tuple[int, int, str]:
+    return (0, value, "") if isinstance(value, int) else (1, 0, value)
+
+
+class Store:
+    """An image store rooted at ``url`` (a local path or any fsspec URL)."""
+
+    def __init__(self, url: str, backend: Backend) -> None:
+        self.url = url
+        self.backend = backend
+        try:
+            self.fs, self.root = backend.filesystem(url)
+        except (OSError, ValueError, ImportError) as error:
+            raise StoreUnusable(f"cannot open store {url}: {error}") from None
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r}, backend={self.backend.name!r})"
+
+    # -- paths -------------------------------------------------------------
+    def _abs(self, relative: str) -> str:
+        return f"{self.root}/{relative}" if self.root else relative
+
+    def display_path(self, relative: str) -> str:
+        """Full local path or URL of a store-relative path."""
+        return self.backend.display_path(self.fs, self._abs(relative))
+
+    def link(self, section: SectionRef, name: str, *, expires_s: int = 3600) -> str:
+        """A URL to open the object: public base URL, signed URL or file:// URL."""
+        return self.backend.link(self.fs, self._abs(f"{layout.raw_dir(section)}/{name}"), expires_s=expires_s)
+
+    # -- listing ------------------------------------------------------------
+    def _ls(self, relative: str) -> list[dict[str, Any]]:
+        path = self._abs(relative)
+        try:
+            self.fs.invalidate_cache(path)
+            return self.fs.ls(path, detail=True)
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as error:
+            raise StoreUnusable(f"cannot list {self.display_path(relative)}: {error}") from None
+
+    def _child_ids(self, relative: str) -> list[PostId]:
+        ids = []
+        for entry in self._ls(relative):
+            if entry.get("type") != "directory":
+                continue
+            name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
+            try:
+                ids.append(parse_id(name))
+            except BadInput:
+                continue  # not ours (".DS_Store", "drafts~", ...)
+        return sorted(set(ids), key=_sort_key)
+
+    def list_posts(self) -> list[PostId]:
+        """Post ids in the store, numeric ones first in numeric order."""
+        return self._child_ids(layout.POSTS_DIR)
+
+    def list_sections(self, post_id: PostId) -> list[PostId]:
+        """Section ids of one post."""
+        return self._child_ids(layout.sections_dir(parse_id(post_id, what="post id")))
+
+    def list_images(self, section: SectionRef) -> list[ImageEntry]:
+        """Images of one section (one listing of its ``raw/`` folder), oldest name first."""
+        entries = self._ls(layout.raw_dir(section))
+        names = {entry["name"].rsplit("/", 1)[-1]: entry for entry in entries if entry.get("type") == "file"}
+        images = []
+        for name, entry in names.items():
+            stem, dot, ext = name.rpartition(".")
+            fmt = layout.EXTENSION_FORMATS.get(ext.lower())
+            if not dot or fmt is None or name.startswith("."):
+                continue
+            images.append(
+                ImageEntry(
+                    section=section,
+                    filename=stem,
+                    image_name=name,
+                    output_format=fmt,
+                    size_bytes=int(entry.get("size") or 0),
+                    modified=_modified(entry),
+                    has_metadata=layout.metadata_name(stem) in names,
+                )
+            )
+        return sorted(images, key=lambda image: image.image_name)
+
+    def list_raw_names(self, section: SectionRef) -> list[str]:
+        """Every file name in a section's ``raw/`` folder (for repair tools)."""
+        return sorted(e["name"].rsplit("/", 1)[-1] for e in self._ls(layout.raw_dir(section)) if e.get("type") == "file")
+
+    # -- reading -------------------------------------------------------------
+    def read_bytes(self, relative: str) -> bytes:
+        try:
+            return self.fs.cat_file(self._abs(relative))
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError) as error:
+            raise StoreUnusable(f"cannot read {self.display_path(relative)}: {error}") from None
+
+    def read_image(self, section: SectionRef, image_name: str) -> bytes:
+        stem, _, ext = image_name.rpartition(".")
+        parse_filename(stem)
+        if ext.lower() not in layout.EXTENSION_FORMATS:
+            raise BadInput(f"not an image name: {image_name!r}")
+        return self.read_bytes(f"{layout.raw_dir(section)}/{image_name}")
+
+    def read_metadata(self, section: SectionRef, filename: str) -> dict[str, Any]:
+        """The metadata JSON of one image; ``FileNotFoundError`` if it has none."""
+        raw = self.read_bytes(layout.metadata_path(section, parse_filename(filename)))
+        return json.loads(raw)
+
+    def exists(self, relative: str) -> bool:
+        try:
+            return self.fs.exists(self._abs(relative))
+        except (OSError, ValueError) as error:
+            raise StoreUnusable(f"cannot reach {self.display_path(relative)}: {error}") from None
+
+    def name_taken(self, section: SectionRef, filename: str, output_format: str) -> bool:
+        """True if the image or its metadata already exists (one listing)."""
+        names = set(self.list_raw_names(section))
+        return layout.image_name(filename, output_format) in names or layout.metadata_name(filename) in names
+
+    # -- writing --------------------------------------------------------------
+    def check_writable(self) -> None:
+        """Fail fast, before paying for an image, if the store cannot take one."""
+        try:
+            self.backend.check_writable(self.fs, self.root)
+        except PermissionError as error:
+            raise StoreUnusable(f"no permission to write to {self.url}: {error_summary(error)}",
+                                hint="check credentials and bucket policy") from None
+        except FileNotFoundError as error:
+            raise StoreUnusable(f"store {self.url} does not exist: {error_summary(error)}",
+                                hint="create the bucket or folder first") from None
+        except (OSError, ValueError) as error:
+            raise StoreUnusable(f"cannot write to {self.url}: {error_summary(error)}") from None
+        except Exception as error:  # botocore credential errors are not OSErrors
+            raise StoreUnusable(f"cannot write to {self.url}: {type(error).__name__}: {error_summary(error)}") from None
+
+    def write_new(self, relative: str, data: bytes, content_type: str) -> str:
+        """Create one object; ``FileExistsError`` if taken. Returns its display path."""
+        self.backend.write_new(self.fs, self._abs(relative), data, content_type)
+        return self.display_path(relative)
+
+    def save(self, section: SectionRef, filename: str, output_format: str,
+             image: bytes, metadata: dict[str, Any]) -> StoredImage:
+        """Store an image, then its metadata JSON (the completion marker).
+
+        Raises ``FileExistsError`` if the image name is taken (nothing written)
+        and :class:`MetadataWriteFailed` if the image landed but its metadata
+        did not (the caller keeps both for recovery).
+        """
+        image_rel = layout.image_path(section, filename, output_format)
+        meta_rel = layout.metadata_path(section, filename)
+        if self.exists(meta_rel):
+            raise FileExistsError(self.display_path(meta_rel))
+        image_display = self.write_new(image_rel, image, layout.CONTENT_TYPES[output_format])
+        try:
+            meta_display = self.write_new(meta_rel, encode_metadata(metadata), layout.CONTENT_TYPES["json"])
+        except Exception as error:
+            raise MetadataWriteFailed(image_display, error) from error
+        return StoredImage(section, filename, image_display, meta_display, metadata)
+
+    def delete_image(self, section: SectionRef, entry_name: str) -> None:
+        """Delete an image and its metadata (metadata first: the pair stops being complete)."""
+        stem, _, ext = entry_name.rpartition(".")
+        parse_filename(stem)
+        for rel in (layout.metadata_path(section, stem), f"{layout.raw_dir(section)}/{entry_name}"):
+            try:
+                self.fs.rm_file(self._abs(rel))
+            except FileNotFoundError:
+                pass
+
+
+class MetadataWriteFailed(Exception):
+    """The image object exists in the store but its metadata could not be written."""
+
+    def __init__(self, image_display: str, cause: BaseException) -> None:
+        super().__init__(f"image stored at {image_display} but its metadata failed: {error_summary(cause)}")
+        self.image_display = image_display
+        self.cause = cause
+
+
+def encode_metadata(metadata: dict[str, Any]) -> bytes:
+    return (json.dumps(metadata, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def error_summary(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    return text.splitlines()[0][:300]
+
+
+def _modified(entry: dict[str, Any]) -> float | None:
+    value = entry.get("mtime") or entry.get("LastModified") or entry.get("created")
+    if value is None:
+        return None
+    if hasattr(value, "timestamp"):
+        return value.timestamp()
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def open_store(url: str | None = None, **options: Any) -> Store:
+    """Open the store at ``url`` (default: ``$BLOG_IMAGES_STORE`` or ``./static``).
+
+    ``options`` are backend options (for S3: ``endpoint_url``, ``profile``,
+    ``cache_control``, ``public_base_url``, ...).
+    """
+    from blog_images_tui.plugins import backend_for_url
+
+    url = url or default_store_url()
+    return Store(url, backend_for_url(url, options))
