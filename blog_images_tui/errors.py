@@ -61,10 +61,22 @@ class ApiRejected(BlogImagesError):
 
 
 class TemporaryFailure(BlogImagesError):
-    """Rate limit, server error, timeout or network failure, after bounded retries."""
+    """Rate limit, server error, timeout or network failure, after bounded retries.
+
+    ``retryable`` says whether asking again may help without paying twice (a
+    429, a 5xx, a timeout: yes; a corrupt image in a 200: no). ``retry_after``
+    is the server's Retry-After in seconds, when it gave one.
+    """
 
     exit_code = ExitCode.TEMPORARY
     title = "Temporary failure"
+
+    def __init__(self, message: str, *, hint: str | None = None, retryable: bool = False,
+                 retry_after: float | None = None, rate_limited: bool = False) -> None:
+        super().__init__(message, hint=hint)
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.rate_limited = rate_limited
 
 
 class StoreUnusable(BlogImagesError):

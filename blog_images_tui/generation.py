@@ -113,7 +113,9 @@ class ImageGenerator:
                 api_key=self.settings.api_key.value,
                 base_url=self.settings.base_url or None,
                 timeout=self.settings.timeout_s,
-                max_retries=self.settings.max_retries,
+                # Retries are ours (blog_images_tui.pacing), so that one 429
+                # slows every worker and Retry-After is honoured once.
+                max_retries=0,
             )
         return self._client
 
@@ -303,39 +305,63 @@ def translate_api_error(error: BaseException) -> BlogImagesError:
         if "verif" in message.lower():
             hint = "verify your organization in the OpenAI platform settings to use GPT image models"
         return AuthConfigError(f"permission denied: {message}{suffix}", hint=hint)
+    should_retry = _should_retry_header(error)
     if isinstance(error, openai.RateLimitError):
         if code == "insufficient_quota" or "quota" in message.lower():
             return AuthConfigError(f"quota exceeded: {message}{suffix}", hint="check your plan and billing")
-        wait = _retry_after_seconds(error)
+        wait = retry_after_seconds(error)
         wait_text = f"; the API asks to wait {wait:g} s" if wait else ""
-        return TemporaryFailure(f"rate limited{wait_text}: {message}{suffix}", hint="try again later")
+        return TemporaryFailure(f"rate limited{wait_text}: {message}{suffix}", hint="try again later",
+                                retryable=should_retry is not False, retry_after=wait, rate_limited=True)
     if isinstance(error, (openai.BadRequestError, openai.NotFoundError, openai.UnprocessableEntityError,
                           openai.ConflictError)):
         if code in ("content_policy_violation", "moderation_blocked") or "safety" in message.lower():
             return ApiRejected(f"the prompt was rejected by the content policy: {message}{suffix}")
         return ApiRejected(f"the API rejected the request: {message}{suffix}")
     if isinstance(error, openai.APITimeoutError):
-        return TemporaryFailure("the API did not answer in time", hint="raise --timeout or try again")
+        return TemporaryFailure("the API did not answer in time", hint="raise --timeout or try again",
+                                retryable=True)
     if isinstance(error, openai.APIConnectionError):
         cause = error.__cause__ or error.__context__
         detail = f" ({type(cause).__name__})" if cause else ""
-        return TemporaryFailure(f"could not reach the API{detail}", hint="check the network and OPENAI_BASE_URL")
+        return TemporaryFailure(f"could not reach the API{detail}", hint="check the network and OPENAI_BASE_URL",
+                                retryable=True)
     if isinstance(error, openai.APIStatusError):
         status = getattr(error, "status_code", "?")
-        if isinstance(status, int) and status >= 500:
-            return TemporaryFailure(f"the API failed (HTTP {status}) after retries: {message}{suffix}")
+        if isinstance(status, int) and (status >= 500 or status in (408, 409)) or should_retry:
+            return TemporaryFailure(f"the API failed (HTTP {status}): {message}{suffix}",
+                                    retryable=should_retry is not False, retry_after=retry_after_seconds(error))
         return ApiRejected(f"the API answered HTTP {status}: {message}{suffix}")
     if isinstance(error, openai.APIResponseValidationError):
         return TemporaryFailure(f"the API answered with an unexpected body: {message}")
     return TemporaryFailure(f"{type(error).__name__}: {redact(str(error))[:300]}")
 
 
-def _retry_after_seconds(error: Any) -> float | None:
+def _should_retry_header(error: Any) -> bool | None:
+    """The server's ``x-should-retry`` verdict, if it gave one."""
+    response = getattr(error, "response", None)
+    value = response.headers.get("x-should-retry") if response is not None else None
+    return {"true": True, "false": False}.get((value or "").lower())
+
+
+def retry_after_seconds(error: Any) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
     response = getattr(error, "response", None)
     if response is None:
         return None
-    value = response.headers.get("retry-after")
+    headers = response.headers
     try:
-        return float(value) if value else None
-    except ValueError:
+        if headers.get("retry-after-ms"):
+            return float(headers["retry-after-ms"]) / 1000
+        value = headers.get("retry-after")
+        if not value:
+            return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            from email.utils import parsedate_to_datetime
+            from datetime import datetime, timezone
+
+            return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
+    except (ValueError, TypeError):
         return None

@@ -55,3 +55,12 @@ def timestamp_filename(now: datetime | None = None) -> str:
     """
     now = now or datetime.now(timezone.utc)
     return f"{now:%Y%m%dT%H%M%S%fZ}-{secrets.token_hex(3)}"
+
+
+def job_filename(job_suffix: str, now: datetime | None = None) -> str:
+    """Default filename of an engine job: time, then the job id's start.
+
+    The suffix lets a re-run recognise the job's image from one listing.
+    """
+    now = now or datetime.now(timezone.utc)
+    return f"{now:%Y%m%dT%H%M%SZ}-{job_suffix}"

@@ -15,9 +15,10 @@ from dataclasses import replace
 from typing import Any, Callable
 
 from blog_images_tui import layout
-from blog_images_tui.errors import BadInput, NotStored
+from blog_images_tui.errors import BadInput, NotStored, TemporaryFailure
 from blog_images_tui.generation import ImageGenerator, ImageRequest, PartialImageCallback
 from blog_images_tui.metadata import build_metadata
+from blog_images_tui.pacing import MAX_RETRY_AFTER_S, Pacing
 from blog_images_tui.recovery import keep_for_recovery
 from blog_images_tui.storage import MetadataWriteFailed, Store, StoredImage, error_summary
 
@@ -94,10 +95,35 @@ def _failure_reason(request: ImageRequest, error: BaseException) -> str:
     return error_summary(error)
 
 
+async def generate_with_retries(request: ImageRequest, generator: ImageGenerator, pacing: Pacing, *,
+                                on_partial: PartialImageCallback | None = None,
+                                stage: Callable[[str], None] = lambda _name: None):
+    """Call the API, retrying what :class:`Pacing` says is worth retrying."""
+    attempt = 0
+    while True:
+        stage("waiting" if attempt == 0 else "retrying")
+        await pacing.before_request()
+        stage("generating")
+        try:
+            return await generator.generate(request, on_partial=on_partial)
+        except TemporaryFailure as error:
+            delay = pacing.retry_delay(error, attempt)
+            if delay is None:
+                if error.retry_after and error.retry_after > MAX_RETRY_AFTER_S:
+                    error.message += f" (over the {MAX_RETRY_AFTER_S:g} s we wait; not retried)"
+                elif attempt:
+                    error.message += f" (after {attempt + 1} attempts)"
+                raise
+            log.warning("attempt %d failed (%s); retrying in %.1fs", attempt + 1, error.message, delay)
+            stage(f"retry in {delay:.0f}s")
+            await asyncio.sleep(delay)
+            attempt += 1
+
+
 async def generate_into_store(request: ImageRequest, store: Store, generator: ImageGenerator, *,
                               on_partial: PartialImageCallback | None = None,
                               on_stage: StageCallback | None = None,
-                              check_store: bool = True) -> StoredImage:
+                              check_store: bool = True, pacing: Pacing | None = None) -> StoredImage:
     """Run the whole workflow for one image and return where it was stored."""
     def stage(name: str) -> None:
         if on_stage is not None:
@@ -105,8 +131,8 @@ async def generate_into_store(request: ImageRequest, store: Store, generator: Im
 
     stage("checking")
     request = await prepare(request, store, check_store=check_store)
-    stage("generating")
-    generated = await generator.generate(request, on_partial=on_partial)
+    generated = await generate_with_retries(request, generator, pacing or Pacing(max_retries=generator.settings.max_retries),
+                                            on_partial=on_partial, stage=stage)
     stage("storing")
     stored = await store_generated(request, store, generated)
     stage("stored")

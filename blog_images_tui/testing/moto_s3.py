@@ -1,0 +1,63 @@
+"""A real S3 API on 127.0.0.1 for tests and benchmarks: moto's threaded server.
+
+s3fs talks real HTTP to it (moto's in-process ``mock_aws`` does not work with
+s3fs's aiobotocore). Credentials are fake and set in the environment; no
+region is put in ``client_kwargs`` (that breaks bucket creation on moto).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+class MotoS3:
+    """Start moto on 127.0.0.1 (a free port) and make buckets on it."""
+
+    def __init__(self) -> None:
+        self._server = None
+        self.endpoint_url = ""
+
+    def start(self) -> "MotoS3":
+        from moto.server import ThreadedMotoServer
+
+        for key, value in FAKE_AWS_ENV.items():
+            os.environ.setdefault(key, value)
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{port}"
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> "MotoS3":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def client(self):
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint_url, aws_access_key_id="testing",
+                            aws_secret_access_key="testing", region_name="us-east-1")
+
+    def new_bucket(self, prefix: str = "blog") -> str:
+        """Create a uniquely named bucket and return its name."""
+        name = f"{prefix}-{uuid.uuid4().hex[:12]}"
+        self.client().create_bucket(Bucket=name)
+        return name
+
+    def store_options(self) -> dict[str, str]:
+        return {"endpoint_url": self.endpoint_url}
