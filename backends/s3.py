@@ -34,14 +34,13 @@ class S3Backend(Backend):
         retries = int(opts.get("retries", 3))
         fs = s3fs.S3FileSystem(
             endpoint_url=endpoint or None,
-            profile=opts.get("profile"),
+            **({"profile": opts["profile"]} if opts.get("profile") else {}),
             key=opts.get("key"),
             secret=opts.get("secret"),
             token=opts.get("token"),
             anon=str(opts.get("anon", "")).lower() in ("1", "true", "yes"),
             client_kwargs=client_kwargs,
-            # botocore retries already; keep s3fs's own retry layer small on top.
-            retries=retries,
+            # botocore's standard retry mode handles throttling and 5xx.
             config_kwargs={"retries": {"max_attempts": retries, "mode": "standard"},
                            "connect_timeout": 10, "read_timeout": 60},
             # Another client (or the TUI and a CLI run) may add images at any
@@ -49,6 +48,9 @@ class S3Backend(Backend):
             use_listings_cache=False,
             skip_instance_cache=True,
         )
+        # s3fs wraps its own retry loop (5 tries) around botocore's: keep the
+        # outer one short so an unreachable endpoint fails in seconds, not minutes.
+        fs.retries = max(1, min(retries, 5))
         root = url.split("://", 1)[1].strip("/")
         return fs, root
 
