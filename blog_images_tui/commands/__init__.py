@@ -11,4 +11,7 @@ COMMANDS = [
     ("show", "blog_images_tui.commands.show"),
     ("recover", "blog_images_tui.commands.recover"),
     ("models", "blog_images_tui.commands.models"),
+    ("batch", "blog_images_tui.commands.batch"),
+    ("templates", "blog_images_tui.commands.templates"),
+    ("tui", "blog_images_tui.commands.tui"),
 ]

@@ -1,0 +1,118 @@
+"""The Textual app and its factory, shared by ``blog-images tui`` and the tests.
+
+    from blog_images_tui.tui.app import make_app
+    make_app("memory://demo", preview="halfcell").run()
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual.app import App
+from textual.binding import Binding
+
+from blog_images_tui.errors import BlogImagesError
+from blog_images_tui.generation import ClientSettings
+from blog_images_tui.secrets import redact
+from blog_images_tui.tui.commands import StoreCommands
+from blog_images_tui.tui.dialogs import ConfirmDialog
+from blog_images_tui.tui.screens.main import MainScreen
+from blog_images_tui.tui.widgets.preview import preview_mode
+
+DEFAULT_CONCURRENCY = 2
+
+
+@dataclass
+class TuiConfig:
+    """Everything the app is started with. ``settings`` None: read the key and base URL from the environment."""
+
+    store_url: str | None = None
+    store_options: dict[str, Any] = field(default_factory=dict)
+    settings: ClientSettings | None = None
+    concurrency: int = DEFAULT_CONCURRENCY
+    rpm: float | None = None
+    preview: str = "auto"
+
+
+class BlogImagesApp(App[None]):
+    """Generate images for a blog into a store, and browse it."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "blog-images"
+    COMMANDS = App.COMMANDS | {StoreCommands}
+    COMMAND_PALETTE_BINDING = "ctrl+p"
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", id="quit", priority=True)]
+
+    def __init__(self, config: TuiConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or TuiConfig()
+        if self.config.settings is None:
+            from blog_images_tui.api import client_settings
+
+            self.config.settings = client_settings()
+        self.recent_stores: list[str] = []
+        self._pacing = None
+
+    @property
+    def client_settings(self) -> ClientSettings:
+        assert self.config.settings is not None
+        return self.config.settings
+
+    @property
+    def pacing(self):
+        """One pacing (rate limit, 429 back-off) shared by the engines of every store opened."""
+        if self._pacing is None:
+            from blog_images_tui.pacing import Pacing
+
+            self._pacing = Pacing(max_retries=self.client_settings.max_retries, rpm=self.config.rpm)
+        return self._pacing
+
+    def get_default_screen(self) -> MainScreen:
+        return MainScreen()
+
+    @staticmethod
+    def new_job_id() -> str:
+        # Each press of "Generate" is a new job, even with the same prompt (unlike a batch re-run).
+        return uuid.uuid4().hex[:16]
+
+    def remember_store(self, url: str) -> None:
+        if url in self.recent_stores:
+            self.recent_stores.remove(url)
+        self.recent_stores.append(url)
+
+    def report_error(self, error: BlogImagesError) -> None:
+        """Notify with the CLI's words for ``error`` (its ``str``), redacted, titled by its kind."""
+        self.notify(redact(str(error)), title=error.title, severity="error", timeout=10)
+
+    async def action_quit(self) -> None:
+        screen = self.get_screen_stack_main()
+        running = screen.active_jobs() if isinstance(screen, MainScreen) else []
+        if running:
+            question = (f"{len(running)} job(s) still queued or running. Quit and cancel them?\n"
+                        "An image already generated and being stored still lands.")
+            self.push_screen(ConfirmDialog(question, yes="Quit"), self._quit_answered)
+            return
+        await self._shutdown_and_exit()
+
+    async def _quit_answered(self, yes: bool | None) -> None:
+        if yes:
+            await self._shutdown_and_exit()
+
+    async def _shutdown_and_exit(self) -> None:
+        screen = self.get_screen_stack_main()
+        if isinstance(screen, MainScreen):
+            await screen.shutdown()
+        self.exit()
+
+    def get_screen_stack_main(self):
+        return self.screen_stack[0] if self.screen_stack else None
+
+
+def make_app(store_url: str | None = None, *, store_options: dict[str, Any] | None = None,
+             settings: ClientSettings | None = None, concurrency: int = DEFAULT_CONCURRENCY,
+             rpm: float | None = None, preview: str | None = None) -> BlogImagesApp:
+    """The app, configured: the one factory used by the command line and the tests."""
+    return BlogImagesApp(TuiConfig(store_url=store_url, store_options=dict(store_options or {}), settings=settings,
+                                   concurrency=concurrency, rpm=rpm, preview=preview_mode(preview)))

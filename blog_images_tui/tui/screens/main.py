@@ -1,0 +1,419 @@
+"""The main screen: the store tree on the left; Image, Generate and Jobs tabs on the right.
+
+It owns the open :class:`Store` and the job engines, and turns worker and
+engine messages into widget updates. Nothing here blocks: store calls run in
+thread workers, jobs run as asyncio tasks of the engine.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, TabbedContent, TabPane, Tree
+
+from blog_images_tui import layout
+from blog_images_tui.errors import BlogImagesError, StoreUnusable
+from blog_images_tui.generation import ImageGenerator
+from blog_images_tui.jobs import Job, JobEngine, JobEvent, JobState
+from blog_images_tui.plugins import scheme_of
+from blog_images_tui.storage import ImageEntry, Store, error_summary, open_store
+from blog_images_tui.tui.dialogs import ConfirmDialog, StoreUrlDialog
+from blog_images_tui.tui.messages import (ErrorReported, ImageDeleted, ImageLoadFailed, JobChanged, PartialDecoded,
+                                          StoreOpened, StoreOpenFailed)
+from blog_images_tui.tui.opener import open_local_file
+from blog_images_tui.tui.widgets.generate_form import GenerateForm
+from blog_images_tui.tui.widgets.image_panel import ImagePanel
+from blog_images_tui.tui.widgets.jobs_list import JobsList
+from blog_images_tui.tui.widgets.preview import decode_preview
+from blog_images_tui.tui.widgets.store_tree import ImageNode, PostNode, SectionNode, StoreTree
+
+if TYPE_CHECKING:
+    from blog_images_tui.tui.app import BlogImagesApp
+
+#: Seconds the tree cursor must rest on an image before it is read (arrow-key browsing stays cheap).
+PREVIEW_DEBOUNCE_S = 0.12
+
+
+class MainScreen(Screen):
+    """Browse, preview, generate, follow jobs."""
+
+    app: "BlogImagesApp"
+
+    BINDINGS = [
+        Binding("g", "generate", "Generate", id="generate"),
+        Binding("j", "jobs", "Jobs", id="jobs"),
+        Binding("r", "refresh", "Refresh", id="refresh"),
+        Binding("u", "reuse", "Reuse", id="reuse-image"),
+        Binding("c", "copy_path", "Copy", id="copy-path"),
+        Binding("o", "open_image", "Open", id="open-image"),
+        Binding("d", "delete_image", "Delete", id="delete-image"),
+        Binding("escape", "back", "Back", id="back"),
+        # In the Image tab, escape just returns to the tree: not worth footer space.
+        Binding("escape", "focus_tree", "Tree", show=False, id="focus-tree"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store: Store | None = None
+        self.engines: dict[int, JobEngine] = {}
+        self._preview_timer = None
+        self._pending_entry: ImageEntry | None = None
+
+    # -- layout ------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="main"):
+            yield StoreTree(id="tree")
+            with TabbedContent(id="tabs", initial="image-tab"):
+                with TabPane("Image", id="image-tab"):
+                    yield ImagePanel(self.app.config.preview, id="image-panel")
+                with TabPane("Generate", id="generate-tab"):
+                    yield GenerateForm(id="form")
+                with TabPane("Jobs", id="jobs-tab"):
+                    yield JobsList(id="jobs")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one(StoreTree).focus()
+        self._open(self.app.config.store_url, dict(self.app.config.store_options))
+
+    @property
+    def tree(self) -> StoreTree:
+        return self.query_one(StoreTree)
+
+    @property
+    def panel(self) -> ImagePanel:
+        return self.query_one(ImagePanel)
+
+    @property
+    def form(self) -> GenerateForm:
+        return self.query_one(GenerateForm)
+
+    @property
+    def jobs(self) -> JobsList:
+        return self.query_one(JobsList)
+
+    @property
+    def active_tab(self) -> str:
+        return self.query_one(TabbedContent).active
+
+    def show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    @on(TabbedContent.TabActivated)
+    def _tab_changed(self, event: TabbedContent.TabActivated) -> None:
+        self.refresh_bindings()
+
+    # -- errors --------------------------------------------------------------------
+    @on(ErrorReported)
+    def _error_reported(self, message: ErrorReported) -> None:
+        message.stop()
+        self.app.report_error(message.error)
+
+    @on(ImageLoadFailed)
+    def _image_failed(self, message: ImageLoadFailed) -> None:
+        message.stop()
+        if message.store is self.store:
+            self.app.report_error(message.error)
+
+    # -- the store --------------------------------------------------------------------
+    def switch_store(self, url: str) -> None:
+        """Open the store at ``url``; the tree reloads when it is open (the old one stays on failure)."""
+        url = url.strip()
+        if not url:
+            return
+        current = self.store.url if self.store else self.app.config.store_url
+        # Backend options (an S3 endpoint, a profile) carry over to a store of the same kind.
+        options = dict(self.app.config.store_options) if scheme_of(url) == scheme_of(current or "") else {}
+        self.notify(f"Opening store {url}…", timeout=2)
+        self._open(url, options)
+
+    @work(thread=True, exclusive=True, group="open-store", exit_on_error=False)
+    def _open(self, url: str | None, options: dict) -> None:
+        try:
+            store = open_store(url, **options)
+        except BlogImagesError as error:
+            self.post_message(StoreOpenFailed(url or "", error))
+            return
+        except Exception as error:  # noqa: BLE001 - e.g. a backend import failing
+            self.post_message(StoreOpenFailed(url or "", StoreUnusable(
+                f"cannot open store {url}: {error_summary(error)}")))
+            return
+        self.post_message(StoreOpened(store))
+
+    @on(StoreOpened)
+    def _store_opened(self, message: StoreOpened) -> None:
+        self.store = message.store
+        self.app.remember_store(message.store.url)
+        self.app.sub_title = message.store.url
+        self._pending_entry = None
+        self.panel.clear("Choose an image in the tree, or press g to generate one.")
+        self.tree.set_store(message.store)
+        self.refresh_bindings()
+
+    @on(StoreOpenFailed)
+    def _store_failed(self, message: StoreOpenFailed) -> None:
+        self.app.report_error(message.error)
+        if self.store is None:
+            self.tree.border_title = "Store (none open)"
+            self.tree.clear()
+            self.tree.root.add_leaf("no store open: ctrl+p, then type a store URL")
+
+    def action_switch_store(self) -> None:
+        def chosen(url: str | None) -> None:
+            if url:
+                self.switch_store(url)
+
+        self.app.push_screen(StoreUrlDialog(self.store.url if self.store else ""), chosen)
+
+    def action_refresh(self) -> None:
+        if self.store is None:
+            self._open(self.app.config.store_url, dict(self.app.config.store_options))
+            return
+        self.tree.reload()
+        entry = self.panel.entry
+        if entry is not None:
+            self.panel.load(self.store, entry)
+
+    # -- browsing ------------------------------------------------------------------------
+    @on(Tree.NodeHighlighted)
+    def _highlighted(self, event: Tree.NodeHighlighted) -> None:
+        data = event.node.data
+        if isinstance(data, ImageNode):
+            self.form.set_target(data.entry.section.post_id, data.entry.section.section_id)
+            if self.active_tab != "generate-tab" or not self._typing_in_form():
+                self.show_tab("image-tab")
+            self._pending_entry = data.entry
+            if self._preview_timer is not None:
+                self._preview_timer.stop()
+            self._preview_timer = self.set_timer(PREVIEW_DEBOUNCE_S, self._show_pending)
+        elif isinstance(data, SectionNode):
+            self.form.set_target(data.section.post_id, data.section.section_id)
+        elif isinstance(data, PostNode):
+            self.form.set_target(data.post_id)
+        self.refresh_bindings()
+
+    def _typing_in_form(self) -> bool:
+        focused = self.focused
+        return focused is not None and self.form in focused.ancestors_with_self
+
+    def _show_pending(self) -> None:
+        entry, self._pending_entry = self._pending_entry, None
+        if entry is not None and self.store is not None and entry != self.panel.entry:
+            self.panel.load(self.store, entry)
+            self.refresh_bindings()
+
+    @property
+    def current_image(self) -> ImageEntry | None:
+        return self.panel.entry
+
+    # -- image actions ----------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("reuse", "copy_path", "delete_image", "open_image"):
+            if self.current_image is None or self.active_tab != "image-tab":
+                return False
+            if action == "open_image":
+                return self.store is not None and self.store.backend.name == "local"
+            return True
+        if action == "generate":
+            return self.active_tab != "generate-tab"
+        if action == "jobs":
+            return self.active_tab != "jobs-tab"
+        if action == "back":
+            return self.active_tab != "image-tab"
+        if action == "focus_tree":
+            return self.active_tab == "image-tab" and self.focused is not self.tree
+        return True
+
+    @on(ImagePanel.Action)
+    def _panel_action(self, message: ImagePanel.Action) -> None:
+        actions = {"reuse": self.action_reuse, "copy": self.action_copy_path, "open": self.action_open_image,
+                   "delete": self.action_delete_image}
+        if message.action in actions:
+            actions[message.action]()
+
+    def action_reuse(self) -> None:
+        entry = self.current_image
+        if entry is None:
+            return
+        self.form.reuse(entry.section, self.panel.metadata or {})
+        self.show_tab("generate-tab")
+        self.form.focus_prompt()
+        self.notify(f"Prompt and settings of {entry.image_name} are in the form: edit, then ctrl+s", timeout=4)
+
+    def action_copy_path(self) -> None:
+        path = self.panel.image_path
+        if path:
+            self.app.copy_to_clipboard(path)
+            self.notify(f"Copied {path}", title="Copied", timeout=4)
+
+    def action_open_image(self) -> None:
+        path = self.panel.image_path
+        if path and self.store is not None and self.store.backend.name == "local":
+            self._open_file(path)
+
+    @work(thread=True, group="open-file", exit_on_error=False)
+    def _open_file(self, path: str) -> None:
+        problem = open_local_file(path)
+        if problem:
+            self.app.call_from_thread(self.notify, problem, title="Cannot open", severity="warning")
+
+    def action_delete_image(self) -> None:
+        entry, store = self.current_image, self.store
+        if entry is None or store is None:
+            return
+        question = (f"Delete {entry.image_name} and its metadata from {entry.section}?\n"
+                    f"{store.url}\nThis cannot be undone.")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._delete(store, entry)
+
+        self.app.push_screen(ConfirmDialog(question, yes="Delete"), answered)
+
+    @work(thread=True, group="delete", exit_on_error=False)
+    def _delete(self, store: Store, entry: ImageEntry) -> None:
+        try:
+            store.delete_image(entry.section, entry.image_name)
+        except BlogImagesError as error:
+            self.post_message(ErrorReported(error))
+            return
+        except Exception as error:  # noqa: BLE001
+            self.post_message(ErrorReported(StoreUnusable(f"cannot delete {entry.image_name}: {error_summary(error)}")))
+            return
+        self.post_message(ImageDeleted(store, entry))
+
+    @on(ImageDeleted)
+    def _deleted(self, message: ImageDeleted) -> None:
+        self.notify(f"Deleted {message.entry.image_name} from {message.entry.section}", title="Deleted")
+        if message.store is not self.store:
+            return
+        if self.panel.entry == message.entry:
+            self.panel.clear("Deleted. Choose another image in the tree.")
+        self.tree.reload_section(message.entry.section)
+        self.refresh_bindings()
+
+    # -- tabs ------------------------------------------------------------------------
+    def action_generate(self) -> None:
+        self.show_tab("generate-tab")
+        self.form.focus_prompt()
+
+    def action_jobs(self) -> None:
+        self.show_tab("jobs-tab")
+        self.query_one("#jobs-table").focus()
+
+    def action_back(self) -> None:
+        self.show_tab("image-tab")
+        self.tree.focus()
+
+    def action_focus_tree(self) -> None:
+        self.tree.focus()
+
+    # -- jobs ------------------------------------------------------------------------
+    def engine_for(self, store: Store) -> JobEngine:
+        engine = self.engines.get(id(store))
+        if engine is None:
+            config = self.app.config
+            engine = JobEngine(store, self.app.client_settings, concurrency=config.concurrency,
+                               force=True, on_event=partial(self._job_event, store), pacing=self.app.pacing)
+            self.engines[id(store)] = engine
+        return engine
+
+    def _job_event(self, store: Store, event: JobEvent) -> None:
+        # Called by the engine on the event loop: hand it over as a message.
+        self.post_message(JobChanged(event, store))
+
+    @on(GenerateForm.Submitted)
+    def _submitted(self, message: GenerateForm.Submitted) -> None:
+        if self.store is None:
+            self.app.report_error(StoreUnusable("no store is open: ctrl+p, then type a store URL"))
+            return
+        try:
+            ImageGenerator(self.app.client_settings)  # the CLI's own "key required" check and words
+        except BlogImagesError as error:
+            self.app.report_error(error)
+            return
+        request = message.request
+        for warning in request.warnings:
+            self.notify(warning, title="Warning", severity="warning")
+        try:
+            job = self.engine_for(self.store).submit(request, job_id=self.app.new_job_id())
+        except BlogImagesError as error:
+            self.app.report_error(error)
+            return
+        self.panel.follow_job(job.id, f"Job queued for {request.section}…")
+        self.show_tab("image-tab")
+        self.tree.focus()
+
+    @on(JobsList.CancelRequested)
+    def _cancel(self, message: JobsList.CancelRequested) -> None:
+        for engine in self.engines.values():
+            if engine.cancel(message.job.id):
+                return
+
+    @on(JobChanged)
+    def _job_changed(self, message: JobChanged) -> None:
+        event, job = message.event, message.event.job
+        self.jobs.update_job(job)
+        self._update_jobs_tab()
+        if event.kind == "partial" and event.partial_image is not None:
+            if job.id == self.panel.following_job:
+                self._decode_partial(job.id, event.partial_index or 0, event.partial_image,
+                                     self.panel.query_one("#preview").target_pixels())
+            return
+        if event.kind in ("started", "stage"):
+            self.panel.set_job_status(job.id, f"{job.request.section}: {job.stage}…")
+        elif event.kind == "stored" and job.result is not None:
+            name = layout.image_name(job.result.filename, job.request.output_format)
+            self.notify(f"Stored {name} in {job.request.section}", title="Image stored")
+            if message.store is self.store:
+                self.tree.reload_section(job.request.section, select=name)
+        elif event.kind == "failed" and job.error is not None:
+            self.app.report_error(job.error)
+            self.panel.set_job_status(job.id, f"Failed: {job.error}")
+        elif event.kind == "cancelled":
+            self.notify(f"Cancelled the job for {job.request.section}", title="Cancelled")
+            self.panel.set_job_status(job.id, "Cancelled.")
+        elif event.kind == "skipped":
+            self.notify(f"Already stored: {job.existing_name}", title="Skipped")
+
+    @work(thread=True, exclusive=True, group="partial", exit_on_error=False)
+    def _decode_partial(self, job_id: str, index: int, data: bytes, max_pixels: tuple[int, int]) -> None:
+        try:
+            picture = decode_preview(data, max_pixels)
+        except Exception:  # noqa: BLE001 - a broken preview frame is skipped
+            return
+        self.post_message(PartialDecoded(job_id, index, picture))
+
+    @on(PartialDecoded)
+    def _partial(self, message: PartialDecoded) -> None:
+        job = self.jobs.jobs.get(message.job_id)
+        if job is None or job.state is not JobState.RUNNING:
+            return  # the final image is on its way; do not draw a stale frame over it
+        total = job.request.partial_images
+        self.panel.show_partial(message.job_id, message.picture,
+                                f"partial image {message.index + 1} of {total} · {job.request.section}")
+
+    def _update_jobs_tab(self) -> None:
+        counts = self.jobs.counts()
+        active = counts[JobState.QUEUED] + counts[JobState.RUNNING]
+        failed = counts[JobState.FAILED]
+        label = "Jobs"
+        if active:
+            label += f" ({active} active)"
+        elif failed:
+            label += f" ({failed} failed)"
+        self.query_one(TabbedContent).get_tab("jobs-tab").label = label
+
+    def active_jobs(self) -> list[Job]:
+        return [job for engine in self.engines.values() for job in engine.jobs if not job.state.finished]
+
+    async def shutdown(self) -> None:
+        """Cancel what is still running (a paid-for image being stored still lands) and close clients."""
+        for engine in list(self.engines.values()):
+            await engine.aclose()

@@ -1,0 +1,232 @@
+"""The Generate form: where, what, and how, checked with the core's rules as you type.
+
+Ids and the filename are validated by :func:`blog_images_tui.ids.parse_id` and
+:func:`~blog_images_tui.ids.parse_filename` on every keystroke; the whole
+request by :meth:`ImageRequest.validated` on submit, so the form refuses
+exactly what the CLI refuses, with the same words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.validation import ValidationResult, Validator
+from textual.widgets import Button, Input, Label, Select, Static, TextArea
+
+from blog_images_tui.errors import BadInput, BlogImagesError
+from blog_images_tui.generation import ImageRequest
+from blog_images_tui.ids import PostId, SectionRef, parse_filename, parse_id
+from blog_images_tui.models import DEFAULT_MODEL, DEFAULT_SIZE, MODELS, OUTPUT_FORMATS, ModelSpec
+from blog_images_tui.tui.messages import ErrorReported
+
+#: Streamed previews to ask for when the model can stream.
+PARTIAL_IMAGES = 2
+
+
+class CoreRule(Validator):
+    """A Textual validator that asks the core: the failure text is the core's own message."""
+
+    def __init__(self, what: str, *, optional: bool = False) -> None:
+        super().__init__()
+        self.what = what
+        self.optional = optional
+
+    def validate(self, value: str) -> ValidationResult:
+        if self.optional and not value:
+            return self.success()
+        try:
+            if self.what == "filename":
+                parse_filename(value)
+            else:
+                parse_id(value, what=self.what)
+        except BadInput as error:
+            return self.failure(str(error))
+        return self.success()
+
+
+def _sizes_for(spec: ModelSpec | None) -> tuple[str, ...]:
+    return spec.suggested_sizes() if spec else MODELS[DEFAULT_MODEL].suggested_sizes()
+
+
+def _default_size(spec: ModelSpec | None, sizes: tuple[str, ...]) -> str:
+    if DEFAULT_SIZE in sizes:
+        return DEFAULT_SIZE
+    if spec and spec.default_size in sizes:
+        return spec.default_size
+    return sizes[0]
+
+
+class GenerateForm(VerticalScroll):
+    """Post, section, prompt, model, size, quality, format and filename; ``ctrl+s`` submits."""
+
+    BINDINGS = [Binding("ctrl+s", "submit", "Generate", id="submit-generation")]
+
+    @dataclass
+    class Submitted(Message):
+        """A valid request, ready for the job engine."""
+
+        request: ImageRequest
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="form-row"):
+            yield Label("Post", classes="form-label")
+            yield Input(id="post-id", placeholder="53 or my-post", compact=True,
+                        validators=[CoreRule("post id")], validate_on=["changed", "submitted"])
+            yield Label("Section", classes="form-label")
+            yield Input(id="section-id", placeholder="1", compact=True,
+                        validators=[CoreRule("section id")], validate_on=["changed", "submitted"])
+        yield Static("", id="form-error", markup=False)
+        yield Label("Prompt", classes="form-label")
+        yield TextArea(id="prompt", soft_wrap=True, show_line_numbers=False, compact=True,
+                       placeholder="What to draw, in words")
+        with Horizontal(classes="form-row"):
+            yield Label("Model", classes="form-label")
+            yield Select([(name, name) for name in MODELS], value=DEFAULT_MODEL, allow_blank=False,
+                         id="model", compact=True)
+        with Horizontal(classes="form-row"):
+            yield Label("Size", classes="form-label")
+            yield Select([], id="size", compact=True, allow_blank=True, prompt="size")
+            yield Label("Quality", classes="form-label")
+            yield Select([], id="quality", compact=True, allow_blank=True, prompt="default")
+        with Horizontal(classes="form-row"):
+            yield Label("Format", classes="form-label")
+            yield Select([(f, f) for f in OUTPUT_FORMATS], value="png", allow_blank=False, id="format",
+                         compact=True)
+            yield Label("File", classes="form-label")
+            yield Input(id="filename", placeholder="(automatic)", compact=True,
+                        validators=[CoreRule("filename", optional=True)], validate_on=["changed", "submitted"])
+        with Horizontal(id="form-buttons"):
+            yield Button("Generate  ctrl+s", id="generate", variant="primary", compact=True)
+            yield Static("", id="form-note", markup=False)
+
+    def on_mount(self) -> None:
+        self._model_changed(DEFAULT_MODEL)
+
+    # -- filling ------------------------------------------------------------
+    def set_target(self, post_id: PostId | None, section_id: PostId | None = None) -> None:
+        """Fill post and section ids from the tree (they stay editable)."""
+        if post_id is not None:
+            self.query_one("#post-id", Input).value = str(post_id)
+        if section_id is not None:
+            self.query_one("#section-id", Input).value = str(section_id)
+
+    def reuse(self, section: SectionRef, metadata: dict[str, Any]) -> None:
+        """Fill the form from an image's metadata: prompt and settings; a new filename is left blank."""
+        self.set_target(section.post_id, section.section_id)
+        self.query_one("#prompt", TextArea).text = str(metadata.get("prompt") or "")
+        model = str(metadata.get("model") or DEFAULT_MODEL)
+        model_select = self.query_one("#model", Select)
+        if model not in MODELS:
+            model_select.set_options([(name, name) for name in (*MODELS, model)])
+        model_select.value = model
+        self._model_changed(model, size=metadata.get("size"), quality=metadata.get("quality"),
+                            output_format=metadata.get("output_format"))
+        self.query_one("#filename", Input).value = ""
+
+    @on(Select.Changed, "#model")
+    def _model_selected(self, event: Select.Changed) -> None:
+        if event.value is not Select.NULL:
+            self._model_changed(str(event.value))
+
+    def _model_changed(self, model: str, *, size: Any = None, quality: Any = None,
+                       output_format: Any = None) -> None:
+        """Offer the sizes, qualities and formats of ``model``, keeping choices that still apply."""
+        spec = MODELS.get(model)
+        size_select = self.query_one("#size", Select)
+        quality_select = self.query_one("#quality", Select)
+        format_select = self.query_one("#format", Select)
+        keep_size = size or (size_select.value if size_select.value is not Select.NULL else None)
+        keep_quality = quality or (quality_select.value if quality_select.value is not Select.NULL else None)
+        keep_format = output_format or format_select.value
+
+        sizes = _sizes_for(spec)
+        if keep_size and keep_size not in sizes and spec is not None and spec.sizes is None:
+            sizes = (str(keep_size), *sizes)  # a free-form size from a reused image
+        size_select.set_options([(s, s) for s in sizes])
+        size_select.value = keep_size if keep_size in sizes else _default_size(spec, sizes)
+
+        qualities = spec.qualities if spec else ()
+        quality_select.set_options([(q, q) for q in qualities])
+        quality_select.value = keep_quality if keep_quality in qualities else Select.NULL
+        quality_select.disabled = not qualities
+
+        formats = spec.output_formats if spec else OUTPUT_FORMATS
+        format_select.set_options([(f, f) for f in formats])
+        format_select.value = keep_format if keep_format in formats else formats[0]
+        streams = spec is None or spec.can_stream
+        self.query_one("#form-note", Static).update(
+            "previews stream while it draws" if streams else "no streamed previews for this model")
+
+    # -- validation -----------------------------------------------------------
+    @on(Input.Changed, "#post-id, #section-id, #filename")
+    def _live_check(self, event: Input.Changed) -> None:
+        self._show_problems()
+
+    def _show_problems(self) -> None:
+        problems = []
+        for input_id in ("post-id", "section-id", "filename"):
+            widget = self.query_one(f"#{input_id}", Input)
+            result = widget.validate(widget.value) if widget.value else None
+            if result is not None and not result.is_valid and result.failure_descriptions:
+                problems.append(result.failure_descriptions[0])
+        error = self.query_one("#form-error", Static)
+        error.update(problems[0] if problems else "")
+        error.set_class(bool(problems), "-visible")
+
+    def build_request(self) -> ImageRequest:
+        """The request the form describes, validated by the core; raises :class:`BadInput`."""
+        post = self.query_one("#post-id", Input).value.strip()
+        section = self.query_one("#section-id", Input).value.strip()
+        if not post:
+            raise BadInput("a post id is required")
+        if not section:
+            raise BadInput("a section id is required")
+        target = SectionRef.parse(post, section)
+        model = self.query_one("#model", Select).value
+        size = self.query_one("#size", Select).value
+        quality = self.query_one("#quality", Select).value
+        output_format = self.query_one("#format", Select).value
+        filename = self.query_one("#filename", Input).value.strip() or None
+        spec = MODELS.get(str(model))
+        request = ImageRequest(
+            prompt=self.query_one("#prompt", TextArea).text.strip(),
+            section=target,
+            filename=filename,
+            model=str(model),
+            size=None if size is Select.NULL else str(size),
+            quality=None if quality is Select.NULL else str(quality),
+            output_format=str(output_format),
+            partial_images=PARTIAL_IMAGES if (spec is None or spec.can_stream) else 0,
+        )
+        return request.validated()
+
+    def action_submit(self) -> None:
+        try:
+            request = self.build_request()
+        except BlogImagesError as error:
+            self._show_problems()
+            self.post_message(ErrorReported(error))
+            return
+        self.post_message(self.Submitted(request))
+
+    @on(Button.Pressed, "#generate")
+    def _pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_submit()
+
+    @on(Input.Submitted)
+    def _enter(self, event: Input.Submitted) -> None:
+        # Enter in a one-line field moves on, like a form; ctrl+s sends.
+        event.stop()
+        self.screen.focus_next()
+
+    def focus_prompt(self) -> None:
+        prompt = self.query_one("#prompt", TextArea)
+        post = self.query_one("#post-id", Input)
+        (prompt if post.value else post).focus()

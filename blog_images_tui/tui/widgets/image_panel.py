@@ -1,0 +1,210 @@
+"""The Image tab: the preview, the image's metadata, and buttons for its actions.
+
+Loading is one exclusive thread worker: read the bytes and the metadata JSON,
+decode and downscale, then post :class:`ImageLoaded`. A result for an image
+that is no longer the one asked for is dropped (the user moved on).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Button, Static
+
+from blog_images_tui import layout
+from blog_images_tui.errors import BlogImagesError, StoreUnusable
+from blog_images_tui.secrets import redact
+from blog_images_tui.storage import ImageEntry, Store, error_summary
+from blog_images_tui.tui.messages import ImageLoaded, ImageLoadFailed
+from blog_images_tui.tui.widgets.preview import ImagePreview, decode_preview, human_bytes
+
+#: The order metadata fields are shown in; anything else is left to `blog-images show`.
+DETAIL_FIELDS = (
+    ("prompt", "Prompt"),
+    ("revised_prompt", "Revised"),
+    ("model", "Model"),
+    ("size", "Size"),
+    ("quality", "Quality"),
+    ("output_format", "Format"),
+    ("generated_at", "Date"),
+)
+
+
+def _format_date(value: Any) -> str:
+    try:
+        when = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    suffix = " UTC" if when.utcoffset() is not None and when.utcoffset().total_seconds() == 0 else ""
+    return when.strftime("%Y-%m-%d %H:%M:%S") + suffix
+
+
+def describe(entry: ImageEntry, metadata: dict[str, Any] | None, image_path: str, link: str | None) -> Table:
+    """The details table of one image: prompt, revised prompt, model, size, quality, date, path, URL."""
+    table = Table.grid(padding=(0, 1))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    table.add_row("Image", Text.assemble(entry.image_name, ("  ", ""), (str(entry.section), "dim")))
+    if metadata is None:
+        table.add_row("", Text("no metadata JSON beside this image", style="italic yellow"))
+    else:
+        for key, label in DETAIL_FIELDS:
+            value = metadata.get(key)
+            if value in (None, ""):
+                continue
+            text = _format_date(value) if key == "generated_at" else str(value)
+            table.add_row(label, Text(redact(text)))
+        width, height = metadata.get("width"), metadata.get("height")
+        if width and height:
+            table.add_row("Pixels", f"{width}x{height}, {human_bytes(int(metadata.get('bytes') or entry.size_bytes))}")
+    table.add_row("Path", Text(image_path))
+    if link and link != image_path:
+        table.add_row("URL", Text(link))
+    return table
+
+
+class ImagePanel(Vertical):
+    """Preview, details and actions of the image chosen in the tree (or a job's partial images)."""
+
+    class Action(Message):
+        """A button of the action bar was pressed: ``reuse``, ``copy``, ``open`` or ``delete``."""
+
+        def __init__(self, action: str) -> None:
+            super().__init__()
+            self.action = action
+
+    def __init__(self, preview_mode: str = "auto", *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.preview_mode = preview_mode
+        self.entry: ImageEntry | None = None
+        self.store: Store | None = None
+        self.metadata: dict[str, Any] | None = None
+        self.image_path: str | None = None
+        self.following_job: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield ImagePreview(self.preview_mode, id="preview")
+        with VerticalScroll(id="details-scroll"):
+            yield Static("", id="details")
+        with Horizontal(id="image-actions"):
+            yield Button("Reuse prompt", id="reuse", compact=True, tooltip="u: reuse prompt and settings")
+            yield Button("Copy path", id="copy", compact=True, tooltip="c: copy the path or URL")
+            yield Button("Open", id="open", compact=True, tooltip="o: open with the system viewer")
+            yield Button("Delete", id="delete", compact=True, variant="error", tooltip="d: delete, after asking")
+
+    def on_mount(self) -> None:
+        self.clear("Choose an image in the tree, or press g to generate one.")
+
+    # -- what to show -----------------------------------------------------
+    def clear(self, text: str = "") -> None:
+        self.entry = None
+        self.metadata = None
+        self.image_path = None
+        self.query_one(ImagePreview).show_text(text)
+        self.query_one("#details", Static).update("")
+        self._actions(False)
+
+    def load(self, store: Store, entry: ImageEntry) -> None:
+        """Show ``entry``: its words at once, its picture when the worker has decoded it."""
+        self.following_job = None
+        self.store, self.entry = store, entry
+        self.metadata = None
+        self.image_path = store.display_path(f"{layout.raw_dir(entry.section)}/{entry.image_name}")
+        preview = self.query_one(ImagePreview)
+        preview.show_text("loading…", caption=entry.image_name)
+        self.query_one("#details", Static).update(describe(entry, {}, self.image_path, None))
+        self._actions(True)
+        self._load(store, entry, preview.target_pixels())
+
+    @work(thread=True, exclusive=True, group="image", exit_on_error=False)
+    def _load(self, store: Store, entry: ImageEntry, max_pixels: tuple[int, int]) -> None:
+        try:
+            data = store.read_image(entry.section, entry.image_name)
+            try:
+                metadata = store.read_metadata(entry.section, entry.filename) if entry.has_metadata else None
+            except FileNotFoundError:
+                metadata = None
+            except ValueError:  # a damaged JSON: show the image anyway
+                metadata = None
+            image_path = store.display_path(f"{layout.raw_dir(entry.section)}/{entry.image_name}")
+            try:
+                link = store.link(entry.section, entry.image_name)
+            except Exception:  # noqa: BLE001 - a link is a nicety (signing may need credentials)
+                link = None
+        except FileNotFoundError:
+            self.post_message(ImageLoadFailed(store, entry, StoreUnusable(
+                f"{entry.image_name} is no longer in {entry.section}: press r to refresh")))
+            return
+        except BlogImagesError as error:
+            self.post_message(ImageLoadFailed(store, entry, error))
+            return
+        except Exception as error:  # noqa: BLE001
+            self.post_message(ImageLoadFailed(store, entry, StoreUnusable(
+                f"cannot read {entry.image_name}: {error_summary(error)}")))
+            return
+        picture, problem = None, None
+        try:
+            picture = decode_preview(data, max_pixels)
+        except Exception as error:  # noqa: BLE001 - show the metadata even if the picture is broken
+            problem = f"cannot draw this image: {error_summary(error)}"
+        summary = f"{entry.output_format.upper()} · {human_bytes(len(data))}"
+        self.post_message(ImageLoaded(store, entry, picture, summary, metadata, image_path, link, problem))
+
+    @on(ImageLoaded)
+    def _loaded(self, message: ImageLoaded) -> None:
+        message.stop()
+        if message.entry != self.entry or message.store is not self.store:
+            return  # stale: the user moved to another image meanwhile
+        self.metadata = message.metadata
+        self.image_path = message.image_path
+        if message.metadata:
+            width, height = message.metadata.get("width"), message.metadata.get("height")
+        else:
+            width = height = None
+        caption = (f"{width}x{height} · " if width and height else "") + message.summary
+        fallback = message.problem or f"{caption}\n(graphics preview off)"
+        self.query_one(ImagePreview).show(message.picture, caption, fallback=fallback)
+        self.query_one("#details", Static).update(
+            describe(message.entry, message.metadata, message.image_path, message.link))
+
+    @on(ImageLoadFailed)
+    def _load_failed(self, message: ImageLoadFailed) -> None:
+        if message.entry != self.entry or message.store is not self.store:
+            message.stop()
+            return
+        self.query_one(ImagePreview).show_text(f"cannot show {message.entry.image_name}")
+        # Bubbles on to the screen, which notifies.
+
+    def follow_job(self, job_id: str, text: str) -> None:
+        """Show a running job instead of a stored image: its partial images arrive later."""
+        self.entry = None
+        self.metadata = None
+        self.image_path = None
+        self.following_job = job_id
+        self.query_one(ImagePreview).show_text(text, caption="")
+        self.query_one("#details", Static).update("")
+        self._actions(False)
+
+    def show_partial(self, job_id: str, picture, caption: str) -> None:
+        if job_id != self.following_job:
+            return
+        self.query_one(ImagePreview).show(picture, caption, fallback=f"{caption}\n(graphics preview off)")
+
+    def set_job_status(self, job_id: str, text: str) -> None:
+        if job_id == self.following_job and not self.query_one(ImagePreview).has_picture:
+            self.query_one(ImagePreview).show_text(text)
+
+    def _actions(self, enabled: bool) -> None:
+        self.query_one("#image-actions").display = enabled
+
+    @on(Button.Pressed, "#image-actions Button")
+    def _button(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.post_message(self.Action(event.button.id or ""))

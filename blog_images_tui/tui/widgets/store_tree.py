@@ -1,0 +1,272 @@
+"""The store browser: posts, then sections, then images, one level at a time.
+
+A plain :class:`~textual.widgets.Tree` filled from ``Store`` listings (not a
+``DirectoryTree``: the store may be S3, and the layout has levels we name).
+A level is listed when its node is first expanded, in a thread worker that
+posts :class:`~blog_images_tui.tui.messages.ChildrenLoaded`; refresh lists
+again every level that is open.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from blog_images_tui.errors import BlogImagesError, StoreUnusable
+from blog_images_tui.ids import PostId, SectionRef
+from blog_images_tui.storage import ImageEntry, Store, error_summary
+from blog_images_tui.tui.messages import ChildrenLoaded, ErrorReported, ListingFailed, SectionRevealed
+
+
+@dataclass
+class PostNode:
+    post_id: PostId
+    loaded: bool = False
+
+    @property
+    def key(self) -> tuple:
+        return ("post", self.post_id)
+
+
+@dataclass
+class SectionNode:
+    section: SectionRef
+    loaded: bool = False
+
+    @property
+    def key(self) -> tuple:
+        return ("section", self.section.section_id)
+
+
+@dataclass
+class ImageNode:
+    entry: ImageEntry
+
+    @property
+    def key(self) -> tuple:
+        return ("image", self.entry.image_name)
+
+
+NodeData = PostNode | SectionNode | ImageNode
+
+
+def _label(data: NodeData) -> Text:
+    if isinstance(data, PostNode):
+        return Text.assemble(("post ", "dim"), (str(data.post_id), "bold"))
+    if isinstance(data, SectionNode):
+        return Text.assemble(("section ", "dim"), str(data.section.section_id))
+    label = Text(data.entry.image_name)
+    if not data.entry.has_metadata:
+        label.append(" (no metadata)", "dim italic")
+    return label
+
+
+def _as_error(error: BaseException, what: str) -> BlogImagesError:
+    if isinstance(error, BlogImagesError):
+        return error
+    return StoreUnusable(f"cannot list {what}: {error_summary(error)}")
+
+
+class StoreTree(Tree[NodeData]):
+    """Posts, sections and images of one store."""
+
+    BORDER_TITLE = "Store"
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("posts", id=id)
+        self.show_root = False
+        self.guide_depth = 2
+        self.store: Store | None = None
+
+    # -- public ------------------------------------------------------------
+    def set_store(self, store: Store) -> None:
+        """Show ``store``: clear everything and list its posts."""
+        self.store = store
+        self.border_title = f"Store {store.url}"
+        self.clear()
+        self.root.data = None
+        self._placeholder(self.root, "loading…")
+        self._list(self.root)
+
+    def reload(self) -> None:
+        """List again every open level (posts, open posts, open sections)."""
+        if self.store is None:
+            return
+        for node in self._walk(self.root):
+            if isinstance(node.data, (PostNode, SectionNode)) and not node.is_expanded:
+                node.data.loaded = False  # listed again when next opened
+        self._list(self.root)
+        for node in self._open_nodes(self.root):
+            self._list(node)
+
+    def reload_section(self, section: SectionRef, select: str | None = None) -> None:
+        """List the levels down to ``section`` and show it open, selecting image ``select``."""
+        store = self.store
+        if store is None:
+            return
+
+        def reveal() -> None:
+            try:
+                posts = store.list_posts()
+                sections = store.list_sections(section.post_id)
+                images = store.list_images(section)
+            except Exception as error:  # noqa: BLE001 - reported, never raised into Textual
+                self.post_message(ErrorReported(_as_error(error, str(section))))
+                return
+            self.post_message(SectionRevealed(store, section, posts, sections, images, select))
+
+        self.run_worker(reveal, thread=True, group="reveal", exit_on_error=False)
+
+    def find_image(self, entry: ImageEntry) -> TreeNode[NodeData] | None:
+        section = self._section_node(entry.section)
+        if section is None:
+            return None
+        return next((child for child in section.children
+                     if isinstance(child.data, ImageNode) and child.data.entry.image_name == entry.image_name), None)
+
+    @property
+    def image_count(self) -> int:
+        """Images in the sections listed so far (for tests and status)."""
+        return sum(1 for node in self._walk(self.root) if isinstance(node.data, ImageNode))
+
+    # -- listing -------------------------------------------------------------
+    def _list(self, node: TreeNode[NodeData]) -> None:
+        store = self.store
+        if store is None:
+            return
+        data = node.data
+
+        def list_level() -> None:
+            try:
+                if data is None:
+                    items: list = [PostNode(post) for post in store.list_posts()]
+                elif isinstance(data, PostNode):
+                    items = [SectionNode(SectionRef(data.post_id, sid)) for sid in store.list_sections(data.post_id)]
+                elif isinstance(data, SectionNode):
+                    items = [ImageNode(entry) for entry in store.list_images(data.section)]
+                else:
+                    return
+            except Exception as error:  # noqa: BLE001
+                self.post_message(ListingFailed(store, node, _as_error(error, "the store")))
+                return
+            self.post_message(ChildrenLoaded(store, node, items))
+
+        # One worker per node; a newer listing of the same node replaces an older one.
+        self.run_worker(list_level, thread=True, group=f"list-{id(node)}", exclusive=True, exit_on_error=False)
+
+    @on(Tree.NodeExpanded)
+    def _expanded(self, event: Tree.NodeExpanded[NodeData]) -> None:
+        data = event.node.data
+        if isinstance(data, (PostNode, SectionNode)) and not data.loaded:
+            if not event.node.children:
+                self._placeholder(event.node, "loading…")
+            self._list(event.node)
+
+    @on(ChildrenLoaded)
+    def _children_loaded(self, message: ChildrenLoaded) -> None:
+        message.stop()
+        if message.store is not self.store or not self._attached(message.node):
+            return  # a listing from the store we switched away from, or of a node gone meanwhile
+        self._apply(message.node, message.items)
+
+    @on(ListingFailed)
+    def _listing_failed(self, message: ListingFailed) -> None:
+        message.stop()
+        if message.store is not self.store or not self._attached(message.node):
+            return
+        node = message.node
+        node.remove_children()
+        self._placeholder(node, "cannot list: see the notification")
+        if isinstance(node.data, (PostNode, SectionNode)):
+            node.data.loaded = False
+        self.post_message(ErrorReported(message.error))
+
+    @on(SectionRevealed)
+    def _revealed(self, message: SectionRevealed) -> None:
+        message.stop()
+        if message.store is not self.store:
+            return
+        self._apply(self.root, [PostNode(post) for post in message.posts], keep_placeholder=False)
+        post = self._child(self.root, ("post", message.section.post_id))
+        if post is None:
+            return
+        self._apply(post, [SectionNode(SectionRef(post.data.post_id, sid)) for sid in message.sections])
+        post.expand()
+        section = self._child(post, ("section", message.section.section_id))
+        if section is None:
+            return
+        self._apply(section, [ImageNode(entry) for entry in message.images])
+        section.expand()
+        if message.select:
+            image = self._child(section, ("image", message.select))
+            if image is not None:
+                self.select_image_node(image)
+
+    def select_image_node(self, node: TreeNode[NodeData]) -> None:
+        """Put the cursor on ``node`` and announce it even if the cursor line did not change."""
+        _ = self.last_line  # build the lines so the node knows its line number
+        before = self.cursor_node
+        self.move_cursor(node)
+        if before is node or self.cursor_node is not node:
+            self.post_message(Tree.NodeHighlighted(node))
+
+    # -- helpers -------------------------------------------------------------
+    def _apply(self, node: TreeNode[NodeData], items: list[NodeData], *, keep_placeholder: bool = False) -> None:
+        """Make ``node``'s children match ``items`` (sorted), keeping nodes that stay (and their subtrees)."""
+        if isinstance(node.data, (PostNode, SectionNode)):
+            node.data.loaded = True
+        wanted = {item.key: item for item in items}
+        existing: dict[tuple, TreeNode[NodeData]] = {}
+        for child in list(node.children):
+            if child.data is None or child.data.key not in wanted:
+                child.remove()
+            else:
+                existing[child.data.key] = child
+        for index, item in enumerate(items):
+            child = existing.get(item.key)
+            if child is not None:
+                if isinstance(item, ImageNode):
+                    child.data = item
+                    child.set_label(_label(item))
+                continue
+            node.add(_label(item), data=item, before=index, allow_expand=not isinstance(item, ImageNode))
+        if node is self.root and items and self.cursor_node is None:
+            _ = self.last_line  # build the lines so the first node knows its line number
+            self.move_cursor(node.children[0])
+        if not items:
+            empty = {None: "no posts yet: press g to generate one", PostNode: "no sections",
+                     SectionNode: "no images"}
+            self._placeholder(node, empty.get(type(node.data) if node.data else None, "empty"))
+
+    def _attached(self, node: TreeNode[NodeData]) -> bool:
+        """True while ``node`` is still part of this tree (not removed, not cleared away)."""
+        while node.parent is not None:
+            if node not in node.parent.children:
+                return False
+            node = node.parent
+        return node is self.root
+
+    def _placeholder(self, node: TreeNode[NodeData], text: str) -> None:
+        node.add_leaf(Text(text, style="dim italic"))
+
+    def _child(self, node: TreeNode[NodeData], key: tuple) -> TreeNode[NodeData] | None:
+        return next((child for child in node.children if child.data is not None and child.data.key == key), None)
+
+    def _section_node(self, section: SectionRef) -> TreeNode[NodeData] | None:
+        post = self._child(self.root, ("post", section.post_id))
+        return None if post is None else self._child(post, ("section", section.section_id))
+
+    def _open_nodes(self, node: TreeNode[NodeData]):
+        for child in node.children:
+            if child.is_expanded and isinstance(child.data, (PostNode, SectionNode)):
+                yield child
+                yield from self._open_nodes(child)
+
+    def _walk(self, node: TreeNode[NodeData]):
+        for child in node.children:
+            yield child
+            yield from self._walk(child)
