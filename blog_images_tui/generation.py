@@ -16,6 +16,7 @@ import base64
 import binascii
 import ipaddress
 import logging
+import socket
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Awaitable, Callable
@@ -227,15 +228,32 @@ def _host_allowed(host: str | None, base_url: str | None) -> bool:
     return urlsplit(base_url).hostname == host
 
 
+def _spelled_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a host name spells, if it is one, in any form the resolver accepts.
+
+    Besides dotted quads, ``getaddrinfo`` takes the legacy ``inet_aton`` forms
+    (``2852039166``, ``0xA9FEA9FE``, ``169.254.43518`` all mean 169.254.169.254),
+    and ``localhost`` names are loopback (RFC 6761).
+    """
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    name = host.rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return ipaddress.ip_address("127.0.0.1")
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(name))
+    except OSError:
+        return None
+
+
 def _check_download_url(url: str, base_url: str | None) -> None:
     parts = urlsplit(url)
     host = parts.hostname
     if parts.scheme == "https" and host:
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return
-        if (address.is_link_local or address.is_private or address.is_loopback) and not _host_allowed(host, base_url):
+        address = _spelled_address(host)
+        if address is not None and not address.is_global and not _host_allowed(host, base_url):
             raise TemporaryFailure(f"refusing to download the image from a private address ({host})")
         return
     if parts.scheme == "http" and _host_allowed(host, base_url):

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Callable
 
-from blog_images_tui import layout
-from blog_images_tui.errors import BadInput, BlogImagesError, ExitCode, Interrupted
+from blog_images_tui import layout, pricing
+from blog_images_tui.errors import AuthConfigError, BadInput, BlogImagesError, ExitCode, Interrupted, NotStored
 from blog_images_tui.generation import ClientSettings, ImageGenerator, ImageRequest
 from blog_images_tui.ids import SectionRef
 from blog_images_tui.pacing import Pacing
@@ -70,6 +70,10 @@ class Job:
     error: BlogImagesError | None = None
     #: where an already stored job was found (skipped jobs)
     existing_name: str | None = None
+    #: the cost expected before the request is sent (see :mod:`blog_images_tui.pricing`)
+    estimated_cost: pricing.CostEstimate | None = None
+    #: what the stored image cost (metadata ``cost_usd``), when known
+    cost_usd: float | None = None
 
     @property
     def elapsed_s(self) -> float:
@@ -100,14 +104,37 @@ def prepare_job_request(request: ImageRequest, job_id: str | None = None) -> Ima
     return replace(request, job_id=job_id or request.job_id or compute_job_id(request))
 
 
+class BudgetRefused(BadInput):
+    """A job was not started because its estimated cost would break the budget."""
+
+    title = "Over budget"
+
+
 class JobEngine:
-    """Runs submitted jobs on the current event loop, ``concurrency`` at a time."""
+    """Runs submitted jobs on the current event loop, ``concurrency`` at a time.
+
+    With ``budget_usd`` a job is started only if its estimated cost fits in
+    what is left after the costs of stored images and the estimates of
+    running ones; otherwise it fails with :class:`BudgetRefused` without an
+    API call. With ``fail_fast_on_auth`` (the default) the first
+    authentication or quota error fails the jobs not yet sent the same way,
+    instead of sending every one of them to be refused.
+    """
 
     def __init__(self, store: Store, settings: ClientSettings, *, concurrency: int = 2, rpm: float | None = None,
                  force: bool = False, on_event: Callable[[JobEvent], None] | None = None,
-                 pacing: Pacing | None = None) -> None:
+                 pacing: Pacing | None = None, budget_usd: float | None = None,
+                 fail_fast_on_auth: bool = True) -> None:
         if concurrency < 1:
             raise BadInput("--jobs must be at least 1")
+        if budget_usd is not None and budget_usd < 0:
+            raise BadInput("--budget must not be negative")
+        self.budget_usd = budget_usd
+        #: costs of images paid for in this engine (actual when known, else estimated)
+        self.spent_usd = 0.0
+        self._reserved: dict[int, float] = {}
+        self.fail_fast_on_auth = fail_fast_on_auth
+        self._fatal: AuthConfigError | None = None
         self.store = store
         self.settings = settings
         self.force = force
@@ -119,6 +146,9 @@ class JobEngine:
         self._tasks: dict[str, asyncio.Task] = {}
         self._store_checked: asyncio.Future | None = None
         self._section_names: dict[SectionRef, asyncio.Future] = {}
+        #: auto filenames handed out while the section listings above are current
+        self._claimed_names: set[tuple[SectionRef, str]] = set()
+        self._unfinished = 0
         self.jobs: list[Job] = []
 
     # -- public -----------------------------------------------------------------
@@ -129,12 +159,27 @@ class JobEngine:
     def submit(self, request: ImageRequest, *, job_id: str | None = None) -> Job:
         """Queue a request; it starts when a slot is free. Call on the event loop."""
         request = prepare_job_request(request, job_id)
-        job = Job(id=request.job_id, request=request)
+        job = Job(id=request.job_id, request=request, estimated_cost=pricing.estimate(request))
         self.jobs.append(job)
         self._emit(job, "queued")
         self._tasks[job.id + f"#{len(self.jobs)}"] = task = asyncio.create_task(self._run(job))
         job._task = task  # type: ignore[attr-defined]
+        self._unfinished += 1
+        task.add_done_callback(lambda _task, job=job: self._task_done(job))
         return job
+
+    def _task_done(self, job: Job) -> None:
+        # A task cancelled before its first step never runs _run's handlers.
+        if not job.state.finished:
+            job.state, job.stage, job.error = JobState.CANCELLED, "cancelled", Interrupted("cancelled")
+            job.finished_at = time.monotonic()
+            self._emit(job, "cancelled")
+        self._unfinished -= 1
+        if self._unfinished == 0:
+            # Listings are shared by the jobs of one wave; a long-lived engine (the TUI)
+            # must not trust them once idle: images may have been added or deleted since.
+            self._section_names.clear()
+            self._claimed_names.clear()
 
     def cancel(self, job_id: str) -> bool:
         """Cancel a queued or running job. A paid-for image being stored still lands."""
@@ -185,7 +230,11 @@ class JobEngine:
 
     def _generator_for_run(self) -> ImageGenerator:
         if self._generator is None:
-            self._generator = ImageGenerator(self.settings)
+            generator = ImageGenerator(self.settings)
+            # Build the client (and import the SDK) now, before the first rate-limit
+            # slot is taken, so the first request is not sent late and bunched with the second.
+            generator.client
+            self._generator = generator
         return self._generator
 
     async def _check_store_once(self) -> None:
@@ -214,10 +263,76 @@ class JobEngine:
                 return None
             return meta_name if metadata.get("job_id") == request.job_id else None
         suffix = f"-{request.job_id[:FILENAME_JOB_SUFFIX]}{layout.METADATA_SUFFIX}"
-        return next((name for name in sorted(names) if name.endswith(suffix)), None)
+        candidates = [name for name in sorted(names) if name.endswith(suffix)]
+        if not candidates or request.job_id == compute_job_id(request):
+            # A hash id's first 12 hex digits identify it; no need to read anything.
+            return candidates[0] if candidates else None
+        # An explicit id ("hero-image-1" vs "hero-image-10") may share its first
+        # 12 characters with another: the metadata's job_id decides.
+        for name in candidates:
+            try:
+                metadata = await asyncio.to_thread(self.store.read_metadata, request.section,
+                                                   name[:-len(layout.METADATA_SUFFIX)])
+            except (OSError, ValueError, BlogImagesError):
+                continue
+            if metadata.get("job_id") == request.job_id:
+                return name
+        return None
+
+    async def _auto_filename(self, request: ImageRequest) -> str:
+        """Time plus the job id's start; a counter before the id if that name is taken
+        (same second: a --force re-run, or explicit ids sharing their first 12 characters)."""
+        suffix = request.job_id[:FILENAME_JOB_SUFFIX]
+        names = await self._names_in(request.section)
+        name, counter = layout.job_filename(suffix), 1
+        while ((request.section, name) in self._claimed_names or layout.metadata_name(name) in names
+               or layout.image_name(name, request.output_format) in names):
+            counter += 1
+            name = layout.job_filename(f"{counter}-{suffix}")
+        self._claimed_names.add((request.section, name))
+        return name
+
+    @property
+    def committed_usd(self) -> float:
+        """Spent plus the estimates of jobs running now (what the budget is checked against)."""
+        return self.spent_usd + sum(self._reserved.values())
+
+    def _check_may_start(self, job: Job) -> None:
+        """Raise instead of sending: after an auth failure, or over the budget."""
+        if self._fatal is not None:
+            raise AuthConfigError(f"not sent: an earlier request failed: {self._fatal.message}",
+                                  hint=self._fatal.hint)
+        if self.budget_usd is None:
+            return
+        cost = job.estimated_cost or pricing.estimate(job.request)
+        if cost.usd is None:
+            raise BudgetRefused(f"not started: the cost of {job.request.model} images is unknown, "
+                                f"so the {pricing.format_usd(self.budget_usd)} budget cannot allow it")
+        committed = self.committed_usd
+        if committed + cost.usd > self.budget_usd + 1e-9:
+            raise BudgetRefused(f"not started: it would cost ~{pricing.format_usd(cost.usd)} and "
+                                f"{pricing.format_usd(committed)} of the {pricing.format_usd(self.budget_usd)} "
+                                "budget is spent or committed")
+        self._reserved[id(job)] = cost.usd
+
+    def _settle(self, job: Job, sent: bool) -> None:
+        """Turn the job's reservation into spending if an image was (or may have been) paid for."""
+        reserved = self._reserved.pop(id(job), None)
+        # A request abandoned mid-generation may still be billed: count it.
+        paid = (job.state is JobState.STORED or isinstance(job.error, NotStored)
+                or (job.state is JobState.CANCELLED and sent))
+        if not paid:
+            return
+        if job.cost_usd is not None:
+            self.spent_usd += job.cost_usd
+        elif reserved is not None:
+            self.spent_usd += reserved
+        elif job.estimated_cost is not None and job.estimated_cost.usd is not None:
+            self.spent_usd += job.estimated_cost.usd
 
     async def _run(self, job: Job) -> None:
         request = job.request
+        sent = False
         try:
             async with self._slots:
                 job.state, job.started_at = JobState.RUNNING, time.monotonic()
@@ -227,12 +342,15 @@ class JobEngine:
                     if existing:
                         job.state, job.existing_name, job.stage = JobState.SKIPPED, existing, "already stored"
                         return
+                self._check_may_start(job)
                 await self._check_store_once()
                 if request.filename is None:
-                    request = replace(request, filename=layout.job_filename(request.job_id[:FILENAME_JOB_SUFFIX]))
+                    request = replace(request, filename=await self._auto_filename(request))
                     job.request = request
 
                 def on_stage(name: str) -> None:
+                    nonlocal sent
+                    sent = sent or name == "generating"
                     job.stage = name
                     self._emit(job, "stage")
 
@@ -243,11 +361,14 @@ class JobEngine:
                     request, self.store, self._generator_for_run(), on_stage=on_stage, on_partial=on_partial,
                     check_store=False, pacing=self.pacing)
                 job.state, job.stage = JobState.STORED, "stored"
+                job.cost_usd = job.result.metadata.get("cost_usd")
         except asyncio.CancelledError:
             job.state, job.stage = JobState.CANCELLED, "cancelled"
             job.error = Interrupted("cancelled")
         except BlogImagesError as error:
             job.state, job.stage, job.error = JobState.FAILED, "failed", error
+            if isinstance(error, AuthConfigError) and self.fail_fast_on_auth and self._fatal is None:
+                self._fatal = error
         except Exception as error:  # never let one job's bug take down the others
             log.exception("job %s failed unexpectedly", job.id)
             from blog_images_tui.errors import BlogImagesError as _Base
@@ -256,4 +377,5 @@ class JobEngine:
             job.error = _Base(f"internal error: {type(error).__name__}: {error}")
         finally:
             job.finished_at = time.monotonic()
+            self._settle(job, sent)
             self._emit(job, job.state.value)

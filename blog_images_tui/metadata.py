@@ -3,6 +3,8 @@
 The original design's fields keep their names and types (``post_id``,
 ``section_id``, ``prompt``, ``image_path``, ``generated_at``, ``model``,
 ``size``); the rest is what a user needs later. Never the API key.
+``cost_usd`` is what the image cost from the API's token usage (or the
+published per-image price), null when unknown; ``cost_basis`` says how.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from blog_images_tui import __version__
 from blog_images_tui.generation import GeneratedImage, ImageRequest
+from blog_images_tui.pricing import PRICES_AS_OF, actual_cost
 
 ORIGINAL_FIELDS = ("post_id", "section_id", "prompt", "image_path", "generated_at", "model", "size")
 
@@ -47,4 +50,9 @@ def build_metadata(request: ImageRequest, image: GeneratedImage, *, image_path: 
         "generator": f"blog-images {__version__}",
     }
     metadata.update({key: value for key, value in extras.items() if value is not None})
+    # Always present, null when unknown: an unknown cost is not a zero cost.
+    cost = actual_cost(request, image.usage)
+    metadata["cost_usd"] = None if cost.usd is None else round(cost.usd, 6)
+    metadata["cost_basis"] = f"{cost.basis}: {cost.note}" if cost.note else cost.basis
+    metadata["prices_as_of"] = PRICES_AS_OF
     return metadata
