@@ -28,7 +28,11 @@ def add_generation_options(parser: argparse.ArgumentParser) -> None:
 
 def register(subparsers, add_common) -> None:
     parser = subparsers.add_parser("generate", help=HELP, description=HELP + ".")
-    parser.add_argument("--prompt", required=True, help="what to draw")
+    parser.add_argument("--prompt", help="what to draw (or use --template)")
+    parser.add_argument("--template", metavar="NAME",
+                        help="fill the prompt from a named template (see `blog-images templates`)")
+    parser.add_argument("--var", action="append", metavar="NAME=VALUE", default=[],
+                        help="a template variable, repeatable")
     parser.add_argument("--post-id", required=True, help="blog post id: a positive integer or a slug")
     parser.add_argument("--section-id", required=True, help="section id within the post")
     parser.add_argument("--filename", help="file name without extension (default: a UTC timestamp)")
@@ -60,15 +64,16 @@ def run(args: argparse.Namespace) -> int:
     from blog_images_tui.service import generate_into_store
 
     # Validate everything local first: bad input never costs a request.
+    prompt, store = _prompt_from_args(args)
     request = ImageRequest(
-        prompt=args.prompt, section=SectionRef.parse(args.post_id, args.section_id), filename=args.filename,
+        prompt=prompt, section=SectionRef.parse(args.post_id, args.section_id), filename=args.filename,
         model=args.model, size=args.size, quality=args.quality, style=args.style,
         output_format=args.output_format, background=args.background,
     ).validated()
     for message in request.warnings:
         warn(message)
     settings = settings_from_args(args)
-    store = open_store_from_args(args)
+    store = store or open_store_from_args(args)
 
     async def go():
         async with ImageGenerator(settings) as generator:
@@ -85,3 +90,26 @@ def run(args: argparse.Namespace) -> int:
         if revised:
             print(f"revised prompt: {revised}")
     return 0
+
+
+def _prompt_from_args(args: argparse.Namespace):
+    """(prompt, store opened to find the templates or None) from --prompt or --template/--var."""
+    from blog_images_tui.cli import open_store_from_args
+    from blog_images_tui.errors import BadInput
+    from blog_images_tui.templates import parse_vars
+
+    values = parse_vars(args.var)
+    if args.template is None:
+        if args.prompt is None:
+            raise BadInput("give --prompt, or --template NAME with --var NAME=VALUE")
+        if values:
+            raise BadInput("--var needs --template")
+        return args.prompt, None
+    if args.prompt is not None:
+        raise BadInput("give --prompt or --template, not both")
+    from blog_images_tui.config import load_config
+    from blog_images_tui.templates import find_template
+
+    store = open_store_from_args(args)
+    config = load_config(store)
+    return find_template(config.templates, args.template, sources=config.searched).render(values), store
