@@ -84,7 +84,7 @@ class BlogImagesApp(App[None]):
 
     def report_error(self, error: BlogImagesError) -> None:
         """Notify with the CLI's words for ``error`` (its ``str``), redacted, titled by its kind."""
-        self.notify(redact(str(error)), title=error.title, severity="error", timeout=10)
+        self.notify(redact(str(error)), title=error.title, severity="error", timeout=10, markup=False)
 
     async def action_quit(self) -> None:
         screen = self.get_screen_stack_main()

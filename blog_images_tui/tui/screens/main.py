@@ -64,6 +64,7 @@ class MainScreen(Screen):
         self.engines: dict[int, JobEngine] = {}
         self._preview_timer = None
         self._pending_entry: ImageEntry | None = None
+        self._binding_state: tuple = ()
 
     # -- layout ------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -105,9 +106,16 @@ class MainScreen(Screen):
     def show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
 
+    def _sync_bindings(self) -> None:
+        # The footer rebuilds all its keys on refresh_bindings(): only when what it shows changes.
+        state = (self.current_image is not None, self.active_tab, self.store.backend.name if self.store else None)
+        if state != self._binding_state:
+            self._binding_state = state
+            self.refresh_bindings()
+
     @on(TabbedContent.TabActivated)
     def _tab_changed(self, event: TabbedContent.TabActivated) -> None:
-        self.refresh_bindings()
+        self._sync_bindings()
 
     # -- errors --------------------------------------------------------------------
     @on(ErrorReported)
@@ -127,10 +135,10 @@ class MainScreen(Screen):
         url = url.strip()
         if not url:
             return
-        current = self.store.url if self.store else self.app.config.store_url
-        # Backend options (an S3 endpoint, a profile) carry over to a store of the same kind.
-        options = dict(self.app.config.store_options) if scheme_of(url) == scheme_of(current or "") else {}
-        self.notify(f"Opening store {url}…", timeout=2)
+        # Backend options of the open store (an S3 endpoint, a profile) carry over to one of the same kind.
+        same_kind = self.store is not None and scheme_of(url) == scheme_of(self.store.url)
+        options = dict(self.store.backend.options) if same_kind else {}
+        self.notify(f"Opening store {url}…", timeout=2, markup=False)
         self._open(url, options)
 
     @work(thread=True, exclusive=True, group="open-store", exit_on_error=False)
@@ -154,7 +162,7 @@ class MainScreen(Screen):
         self._pending_entry = None
         self.panel.clear("Choose an image in the tree, or press g to generate one.")
         self.tree.set_store(message.store)
-        self.refresh_bindings()
+        self._sync_bindings()
 
     @on(StoreOpenFailed)
     def _store_failed(self, message: StoreOpenFailed) -> None:
@@ -196,7 +204,7 @@ class MainScreen(Screen):
             self.form.set_target(data.section.post_id, data.section.section_id)
         elif isinstance(data, PostNode):
             self.form.set_target(data.post_id)
-        self.refresh_bindings()
+        self._sync_bindings()
 
     def _typing_in_form(self) -> bool:
         focused = self.focused
@@ -206,7 +214,7 @@ class MainScreen(Screen):
         entry, self._pending_entry = self._pending_entry, None
         if entry is not None and self.store is not None and entry != self.panel.entry:
             self.panel.load(self.store, entry)
-            self.refresh_bindings()
+            self._sync_bindings()
 
     @property
     def current_image(self) -> ImageEntry | None:
@@ -244,13 +252,14 @@ class MainScreen(Screen):
         self.form.reuse(entry.section, self.panel.metadata or {})
         self.show_tab("generate-tab")
         self.form.focus_prompt()
-        self.notify(f"Prompt and settings of {entry.image_name} are in the form: edit, then ctrl+s", timeout=4)
+        self.notify(f"Prompt and settings of {entry.image_name} are in the form: edit, then ctrl+s",
+                    timeout=4, markup=False)
 
     def action_copy_path(self) -> None:
         path = self.panel.image_path
         if path:
             self.app.copy_to_clipboard(path)
-            self.notify(f"Copied {path}", title="Copied", timeout=4)
+            self.notify(f"Copied {path}", title="Copied", timeout=4, markup=False)
 
     def action_open_image(self) -> None:
         path = self.panel.image_path
@@ -261,7 +270,7 @@ class MainScreen(Screen):
     def _open_file(self, path: str) -> None:
         problem = open_local_file(path)
         if problem:
-            self.app.call_from_thread(self.notify, problem, title="Cannot open", severity="warning")
+            self.app.call_from_thread(self.notify, problem, title="Cannot open", severity="warning", markup=False)
 
     def action_delete_image(self) -> None:
         entry, store = self.current_image, self.store
@@ -290,13 +299,13 @@ class MainScreen(Screen):
 
     @on(ImageDeleted)
     def _deleted(self, message: ImageDeleted) -> None:
-        self.notify(f"Deleted {message.entry.image_name} from {message.entry.section}", title="Deleted")
+        self.notify(f"Deleted {message.entry.image_name} from {message.entry.section}", title="Deleted", markup=False)
         if message.store is not self.store:
             return
         if self.panel.entry == message.entry:
             self.panel.clear("Deleted. Choose another image in the tree.")
         self.tree.reload_section(message.entry.section)
-        self.refresh_bindings()
+        self._sync_bindings()
 
     # -- tabs ------------------------------------------------------------------------
     def action_generate(self) -> None:
@@ -340,7 +349,7 @@ class MainScreen(Screen):
             return
         request = message.request
         for warning in request.warnings:
-            self.notify(warning, title="Warning", severity="warning")
+            self.notify(warning, title="Warning", severity="warning", markup=False)
         try:
             job = self.engine_for(self.store).submit(request, job_id=self.app.new_job_id())
         except BlogImagesError as error:
@@ -349,6 +358,7 @@ class MainScreen(Screen):
         self.panel.follow_job(job.id, f"Job queued for {request.section}…")
         self.show_tab("image-tab")
         self.tree.focus()
+        self._sync_bindings()
 
     @on(JobsList.CancelRequested)
     def _cancel(self, message: JobsList.CancelRequested) -> None:
@@ -370,17 +380,17 @@ class MainScreen(Screen):
             self.panel.set_job_status(job.id, f"{job.request.section}: {job.stage}…")
         elif event.kind == "stored" and job.result is not None:
             name = layout.image_name(job.result.filename, job.request.output_format)
-            self.notify(f"Stored {name} in {job.request.section}", title="Image stored")
+            self.notify(f"Stored {name} in {job.request.section}", title="Image stored", markup=False)
             if message.store is self.store:
                 self.tree.reload_section(job.request.section, select=name)
         elif event.kind == "failed" and job.error is not None:
             self.app.report_error(job.error)
             self.panel.set_job_status(job.id, f"Failed: {job.error}")
         elif event.kind == "cancelled":
-            self.notify(f"Cancelled the job for {job.request.section}", title="Cancelled")
+            self.notify(f"Cancelled the job for {job.request.section}", title="Cancelled", markup=False)
             self.panel.set_job_status(job.id, "Cancelled.")
         elif event.kind == "skipped":
-            self.notify(f"Already stored: {job.existing_name}", title="Skipped")
+            self.notify(f"Already stored: {job.existing_name}", title="Skipped", markup=False)
 
     @work(thread=True, exclusive=True, group="partial", exit_on_error=False)
     def _decode_partial(self, job_id: str, index: int, data: bytes, max_pixels: tuple[int, int]) -> None:
@@ -408,12 +418,18 @@ class MainScreen(Screen):
             label += f" ({active} active)"
         elif failed:
             label += f" ({failed} failed)"
-        self.query_one(TabbedContent).get_tab("jobs-tab").label = label
+        tab = self.query_one(TabbedContent).get_tab("jobs-tab")
+        if str(tab.label) != label:  # a new label re-lays the tabs and animates the underline
+            tab.label = label
 
     def active_jobs(self) -> list[Job]:
         return [job for engine in self.engines.values() for job in engine.jobs if not job.state.finished]
 
+    async def on_unmount(self) -> None:
+        await self.shutdown()
+
     async def shutdown(self) -> None:
         """Cancel what is still running (a paid-for image being stored still lands) and close clients."""
-        for engine in list(self.engines.values()):
+        engines, self.engines = list(self.engines.values()), {}
+        for engine in engines:
             await engine.aclose()

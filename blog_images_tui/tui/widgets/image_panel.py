@@ -88,6 +88,8 @@ class ImagePanel(Vertical):
         self.metadata: dict[str, Any] | None = None
         self.image_path: str | None = None
         self.following_job: str | None = None
+        #: partial images drawn so far (all jobs): a progress fact the tests can read
+        self.frames_shown = 0
 
     def compose(self) -> ComposeResult:
         yield ImagePreview(self.preview_mode, id="preview")
@@ -195,6 +197,7 @@ class ImagePanel(Vertical):
     def show_partial(self, job_id: str, picture, caption: str) -> None:
         if job_id != self.following_job:
             return
+        self.frames_shown += 1
         self.query_one(ImagePreview).show(picture, caption, fallback=f"{caption}\n(graphics preview off)")
 
     def set_job_status(self, job_id: str, text: str) -> None:

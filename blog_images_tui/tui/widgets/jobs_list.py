@@ -85,6 +85,7 @@ class JobsList(Vertical):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.jobs: dict[str, Job] = {}
+        self._cancellable = False
 
     def compose(self) -> ComposeResult:
         table: DataTable = DataTable(id="jobs-table", cursor_type="row", zebra_stripes=False)
@@ -107,19 +108,28 @@ class JobsList(Vertical):
         label, style = STATE_STYLES[job.state]
         if job.id not in self.jobs:
             self.jobs[job.id] = job
-            table.add_row(str(len(self.jobs)), Text(label, style), job_progress(job), job_target(job), key=job.id)
+            table.add_row(str(len(self.jobs)), Text(label, style), Text(job_progress(job)), Text(job_target(job)),
+                          key=job.id)
             table.move_cursor(row=table.row_count - 1)
         else:
             self.jobs[job.id] = job
             try:
                 table.update_cell(job.id, "state", Text(label, style))
-                table.update_cell(job.id, "target", job_target(job), update_width=True)
-                table.update_cell(job.id, "progress", job_progress(job), update_width=True)
+                table.update_cell(job.id, "target", Text(job_target(job)), update_width=True)
+                table.update_cell(job.id, "progress", Text(job_progress(job)), update_width=True)
             except RowDoesNotExist:
                 return
         if self.highlighted is job:
             self._show_details(job)
-        self.refresh_bindings()
+        self._refresh_cancel_key()
+
+    def _refresh_cancel_key(self) -> None:
+        # The footer rebuilds itself on every refresh_bindings(): only ask when "x" changes.
+        job = self.highlighted
+        cancellable = job is not None and not job.state.finished
+        if cancellable != self._cancellable:
+            self._cancellable = cancellable
+            self.refresh_bindings()
 
     @property
     def highlighted(self) -> Job | None:
@@ -144,7 +154,7 @@ class JobsList(Vertical):
         for job in self.jobs.values():
             if job.state is JobState.RUNNING:
                 try:
-                    table.update_cell(job.id, "progress", job_progress(job, now), update_width=True)
+                    table.update_cell(job.id, "progress", Text(job_progress(job, now)), update_width=True)
                 except RowDoesNotExist:
                     pass
 
@@ -153,7 +163,7 @@ class JobsList(Vertical):
         job = self.jobs.get(event.row_key.value or "")
         if job is not None:
             self._show_details(job)
-        self.refresh_bindings()
+        self._refresh_cancel_key()
 
     def _show_details(self, job: Job) -> None:
         self.query_one("#job-details", Static).update(job_details(job))

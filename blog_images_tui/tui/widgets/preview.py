@@ -88,7 +88,7 @@ class ImagePreview(Vertical):
 
     def compose(self) -> ComposeResult:
         with Container(id="picture-area"):
-            yield Static("", id="picture-text")
+            yield Static("", id="picture-text", markup=False)
             if self._image_class is not None:
                 yield self._image_class(None, id="picture")
         yield Static("", id="caption", markup=False)

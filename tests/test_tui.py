@@ -1,0 +1,449 @@
+"""Whole flows through the Textual app, driven with Pilot against the fake Images API.
+
+Stores are the memory backend (and S3 through moto once); the API is the fake
+server from ``conftest.py``. Waits poll a condition with a deadline, never
+``workers.wait_for_complete()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+from textual.widgets import DataTable, Input, Select, TabbedContent, TextArea
+
+from blog_images_tui import cli
+from blog_images_tui.api import client_settings
+from blog_images_tui.ids import SectionRef
+from blog_images_tui.jobs import JobState
+from blog_images_tui.storage import open_store
+from blog_images_tui.testing.fake_images_api import Reply
+from blog_images_tui.tui.app import make_app as make_real_app
+from blog_images_tui.tui.dialogs import ConfirmDialog
+from blog_images_tui.tui.widgets.store_tree import ImageNode
+
+from .conftest import TEST_KEY
+from .test_tui_support import (highlight_image, open_section, record_notifications, seed_store, type_text,
+                               wait_for, widget_text)
+
+pytestmark = pytest.mark.asyncio
+
+SIZE = (120, 40)
+KEY_REQUIRED = "OpenAI API key required: set OPENAI_AUTH_TOKEN (or OPENAI_API_KEY), or pass --api-key"
+
+
+def make_app(*args, **kwargs):
+    """The app from the real factory, with animations off (Pilot waits for every animation)."""
+    app = make_real_app(*args, **kwargs)
+    app.animation_level = "none"
+    return app
+
+
+def tree_posts(app) -> list[str]:
+    return [str(node.label) for node in app.screen.query_one("#tree").root.children]
+
+
+def jobs_of(app):
+    return list(app.screen.query_one("#jobs").jobs.values())
+
+
+async def fill_form(pilot, *, post: str, section: str, prompt: str, filename: str = "", typed: bool = False) -> None:
+    """Open the form with g and fill it: key by key when ``typed``, else by setting each field
+    (the same Changed messages and validation; Pilot's key presses cost ~0.1 s each)."""
+    await pilot.press("g")
+    form = pilot.app.screen.query_one("#form")
+    for input_id, value in (("post-id", post), ("section-id", section), ("filename", filename)):
+        field = form.query_one(f"#{input_id}", Input)
+        field.focus()
+        field.value = ""
+        if typed:
+            await type_text(pilot, value)
+        else:
+            field.value = value
+    prompt_area = form.query_one("#prompt", TextArea)
+    prompt_area.focus()
+    if typed:
+        await type_text(pilot, prompt)
+    else:
+        prompt_area.text = prompt
+    await pilot.pause()
+
+
+# -- browse and preview ---------------------------------------------------------------------
+async def test_browse_select_image_shows_preview_and_metadata(memory_store_url):
+    seed_store(memory_store_url)
+    app = make_app(memory_store_url, preview="halfcell")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: tree_posts(app) == ["post 53", "post intro"], what="posts listed")
+        await open_section(pilot, "post 53", "section 1")
+        section = app.screen.query_one("#tree").root.children[0].children[0]
+        assert [str(n.label) for n in section.children] == ["hero.png", "second.png"]
+
+        await highlight_image(pilot, "second.png")
+        panel = app.screen.query_one("#image-panel")
+        preview = panel.query_one("#preview")
+        await wait_for(pilot, lambda: preview.has_picture, what="the picture drawn")
+        assert panel.metadata["prompt"] == "The same lighthouse at night"
+        await pilot.pause()  # let the details be laid out
+        details = widget_text(panel.query_one("#details"))
+        for expected in ("The same lighthouse at night", "watercolour", "gpt-image-2", "1792x1024", "high",
+                         "2026-11-20 10:00:00 UTC", "content/posts/53/sections/1/raw/second.png"):
+            assert expected in details, expected
+        # The form follows the tree: post and section are filled in.
+        assert app.screen.query_one("#post-id", Input).value == "53"
+        assert app.screen.query_one("#section-id", Input).value == "1"
+        assert app.screen.query_one(TabbedContent).active == "image-tab"
+
+
+async def test_refresh_shows_images_added_by_someone_else(memory_store_url):
+    store = seed_store(memory_store_url)
+    app = make_app(memory_store_url, preview="text")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_section(pilot, "post 53", "section 2")
+        seed_store(memory_store_url, rows=((53, 2, "added-later", "x"), (99, 1, "new-post", "y")))
+        assert "post 99" not in tree_posts(app)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: "post 99" in tree_posts(app), what="the new post after refresh")
+        section = app.screen.query_one("#tree").root.children[0].children[1]
+        await wait_for(pilot, lambda: [str(n.label) for n in section.children] == ["added-later.png", "diagram.png"],
+                       what="the new image in the open section")
+        assert store.list_posts() == [53, 99, "intro"]
+
+
+# -- generate -----------------------------------------------------------------------------
+async def test_generate_job_appears_then_is_stored_selected_and_previewed(memory_store_url, api_env):
+    seed_store(memory_store_url)
+    api_env.set_latency(0.6)  # partial images arrive 0.2 s apart: time to draw them
+    app = make_app(memory_store_url, preview="halfcell")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: tree_posts(app), what="posts listed")
+        await fill_form(pilot, post="7", section="intro-2", prompt="red fox", filename="fox")
+        jobs_list = app.screen.query_one("#jobs")
+        table = jobs_list.query_one(DataTable)
+        rows_seen = []
+        update = jobs_list.update_job
+
+        def spy(job):  # what the jobs list showed, row by row, as it happened
+            update(job)
+            rows_seen.append(str(table.get_row(job.id)[1]))
+
+        jobs_list.update_job = spy
+        await pilot.press("ctrl+s")
+
+        job = (await wait_for(pilot, lambda: jobs_of(app), what="the job in the jobs list"))[0]
+        panel = app.screen.query_one("#image-panel")
+        assert panel.following_job == job.id
+        await wait_for(pilot, lambda: job.state is JobState.STORED, timeout=15, what="the job stored")
+        assert rows_seen[0] == "queued" and "running" in rows_seen and rows_seen[-1] == "stored"
+
+        # The new post appears in the tree with the image selected and previewed.
+        tree = app.screen.query_one("#tree")
+        await wait_for(pilot, lambda: isinstance(tree.cursor_node and tree.cursor_node.data, ImageNode)
+                       and tree.cursor_node.data.entry.image_name == "fox.png", what="fox.png selected")
+        assert "post 7" in tree_posts(app)
+        await wait_for(pilot, lambda: panel.entry is not None and panel.entry.image_name == "fox.png"
+                       and panel.metadata is not None, what="fox.png previewed")
+        assert panel.metadata["prompt"] == "red fox"
+        assert panel.frames_shown >= 1, "partial images were not shown while the job ran"
+
+    body = api_env.requests[0].body
+    assert body["prompt"] == "red fox"
+    assert body["size"] == "1792x1024" and body["model"] == "gpt-image-2"
+    assert body["stream"] is True and body["partial_images"] == 2
+    stored = open_store(memory_store_url).list_images(SectionRef(7, "intro-2"))
+    assert [entry.image_name for entry in stored] == ["fox.png"]
+
+
+async def test_several_jobs_queue_while_one_runs(memory_store_url, api_env):
+    api_env.set_latency(1.0)
+    app = make_app(memory_store_url, preview="text", concurrency=1)
+    async with app.run_test(size=SIZE) as pilot:
+        await fill_form(pilot, post="1", section="1", prompt="one", filename="one")
+        await pilot.press("ctrl+s")
+        form = app.screen.query_one("#form")
+        for name in ("two", "three"):  # the form keeps its values: change the name, send again
+            # (set and sent directly: Pilot's key presses wait for idle, slow while a job runs)
+            form.query_one("#filename", Input).value = name
+            form.query_one("#prompt", TextArea).text = f"picture {name}"
+            form.action_submit()
+        jobs = await wait_for(pilot, lambda: len(jobs_of(app)) == 3 and jobs_of(app), what="three jobs")
+        states = [job.state for job in jobs]
+        assert states.count(JobState.RUNNING) <= 1 and JobState.QUEUED in states
+        tab = app.screen.query_one(TabbedContent).get_tab("jobs-tab")
+        assert "active" in str(tab.label)
+        await wait_for(pilot, lambda: all(job.state is JobState.STORED for job in jobs), timeout=20,
+                       what="all three stored")
+        assert api_env.max_concurrent == 1
+    names = [e.image_name for e in open_store(memory_store_url).list_images(SectionRef(1, 1))]
+    assert names == ["one.png", "three.png", "two.png"]
+
+
+async def test_rejected_prompt_notifies_with_the_cli_words(memory_store_url, api_env, capsys):
+    message = "Your request was rejected as a result of our safety system."
+    api_env.enqueue(Reply.error(400, code="content_policy_violation", message=message))
+    app = make_app(memory_store_url, preview="text")
+    notes = record_notifications(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await fill_form(pilot, post="3", section="1", prompt="refused")
+        await pilot.press("ctrl+s")
+        job = (await wait_for(pilot, lambda: jobs_of(app), what="the job"))[0]
+        await wait_for(pilot, lambda: job.state is JobState.FAILED, timeout=10, what="the job failed")
+        errors = await wait_for(pilot, lambda: [n for n in notes if n["severity"] == "error"], what="a notification")
+        await pilot.press("j")
+        details = widget_text(app.screen.query_one("#job-details"))
+    assert errors[0]["title"] == "Rejected by the API"
+    assert errors[0]["message"] == str(job.error)
+    assert errors[0]["message"].startswith("the prompt was rejected by the content policy: " + message)
+    assert "Rejected by the API" in details and "content policy" in details
+
+    # The CLI says the very same thing for the same answer (request ids differ).
+    api_env.enqueue(Reply.error(400, code="content_policy_violation", message=message))
+    capsys.readouterr()
+    code = await asyncio.to_thread(cli.main, ["generate", "--store", memory_store_url, "--prompt",
+                                              "refused", "--post-id", "3", "--section-id", "1"])
+    cli_line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 4
+    strip_ids = lambda text: re.sub(r"req_[0-9a-f]+", "req_X", text)  # noqa: E731
+    assert strip_ids(cli_line) == "error: " + strip_ids(errors[0]["message"])
+
+
+async def test_wrong_key_is_never_shown(memory_store_url, api_env):
+    wrong = "sk-wrong-SECRETVALUE-0123456789"
+    settings = client_settings(wrong, api_env.base_url)
+    app = make_app(memory_store_url, preview="text", settings=settings)
+    notes = record_notifications(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await fill_form(pilot, post="3", section="1", prompt="x")
+        await pilot.press("ctrl+s")
+        job = (await wait_for(pilot, lambda: jobs_of(app), what="the job"))[0]
+        await wait_for(pilot, lambda: job.state is JobState.FAILED, what="the job failed")
+        await wait_for(pilot, lambda: notes, what="a notification")
+        await pilot.press("j")
+        shown = app.export_screenshot()
+    assert notes[-1]["title"] == "Authentication"
+    assert "authentication failed" in notes[-1]["message"]
+    assert all(wrong not in note["message"] for note in notes)
+    assert wrong not in shown and TEST_KEY not in shown
+
+
+async def test_opens_without_a_key_and_generate_says_a_key_is_required(memory_store_url, api_env, monkeypatch):
+    monkeypatch.delenv("OPENAI_AUTH_TOKEN")
+    seed_store(memory_store_url)
+    app = make_app(memory_store_url, preview="text")
+    notes = record_notifications(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: tree_posts(app) == ["post 53", "post intro"], what="browsing works")
+        await fill_form(pilot, post="53", section="1", prompt="a cat")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: notes, what="a notification")
+        assert jobs_of(app) == []
+    assert notes[-1] == {"message": KEY_REQUIRED, "title": "Authentication", "severity": "error"}
+    assert api_env.requests == []
+
+
+async def test_cancel_a_running_job(memory_store_url, api_env):
+    api_env.enqueue(Reply.delay(3, Reply.ok()))
+    app = make_app(memory_store_url, preview="text")
+    notes = record_notifications(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await fill_form(pilot, post="5", section="1", prompt="slow", filename="slow")
+        await pilot.press("ctrl+s")
+        job = (await wait_for(pilot, lambda: jobs_of(app), what="the job"))[0]
+        await wait_for(pilot, lambda: api_env.requests, what="the request sent")
+        assert job.state is JobState.RUNNING
+        await pilot.press("j")
+        table = app.screen.query_one("#jobs-table", DataTable)
+        assert app.focused is table
+        await pilot.press("x")
+        await wait_for(pilot, lambda: job.state is JobState.CANCELLED, timeout=5, what="the job cancelled")
+        await wait_for(pilot, lambda: any(n["title"] == "Cancelled" for n in notes), what="a notification")
+        assert str(table.get_row(job.id)[1]) == "cancelled"
+    assert open_store(memory_store_url).list_images(SectionRef(5, 1)) == []
+
+
+async def test_bad_id_is_refused_as_you_type_and_on_submit(memory_store_url, api_env):
+    app = make_app(memory_store_url, preview="text")
+    notes = record_notifications(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await fill_form(pilot, post="../etc", section="1", prompt="a cat", typed=True)
+        error = app.screen.query_one("#form-error")
+        assert error.display and "invalid post id '../etc'" in widget_text(error)
+        assert app.screen.query_one("#post-id", Input).has_class("-invalid")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: notes, what="a notification")
+        assert jobs_of(app) == []
+
+        # Fixing it clears the message as you type.
+        field = app.screen.query_one("#post-id", Input)
+        field.focus()
+        field.value = ""
+        await type_text(pilot, "etc")
+        await pilot.pause()
+        assert not app.screen.query_one("#form-error").display
+    assert notes[-1]["title"] == "Bad input"
+    assert notes[-1]["message"].startswith("invalid post id '../etc': use a positive integer or a slug")
+    assert api_env.requests == []
+
+
+async def test_model_choice_changes_sizes_and_qualities(memory_store_url):
+    app = make_app(memory_store_url, preview="text")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("g")
+        size = app.screen.query_one("#size", Select)
+        quality = app.screen.query_one("#quality", Select)
+        assert size.value == "1792x1024"
+        app.screen.query_one("#model", Select).value = "gpt-image-1.5"
+        await pilot.pause()
+        assert size.value == "1536x1024"  # this model has fixed sizes without 1792x1024
+        assert [value for _, value in size._options if value is not Select.NULL] == \
+            ["1024x1024", "1536x1024", "1024x1536", "auto"]
+        quality.value = "low"
+        app.screen.query_one("#model", Select).value = "dall-e-3"
+        await pilot.pause()
+        assert quality.value is Select.NULL  # "low" is not a dall-e-3 quality
+        assert app.screen.query_one("#format", Select).value == "png"
+
+
+# -- image actions ----------------------------------------------------------------------------
+async def test_reuse_copy_and_delete_an_image(memory_store_url):
+    store = seed_store(memory_store_url)
+    app = make_app(memory_store_url, preview="text")
+    notes = record_notifications(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_section(pilot, "post 53", "section 1")
+        await highlight_image(pilot, "hero.png")
+
+        await pilot.press("c")
+        assert app.clipboard.endswith("content/posts/53/sections/1/raw/hero.png")
+
+        await pilot.press("u")
+        assert app.screen.query_one(TabbedContent).active == "generate-tab"
+        assert app.screen.query_one("#prompt", TextArea).text == "A lighthouse at dawn over a calm sea"
+        assert app.screen.query_one("#quality", Select).value == "high"
+        assert app.screen.query_one("#filename", Input).value == ""
+
+        await pilot.press("escape")
+        await highlight_image(pilot, "hero.png")
+        await pilot.press("d")
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("n")
+        assert store.list_images(SectionRef(53, 1))[0].image_name == "hero.png"
+
+        await pilot.press("d")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: any(n["title"] == "Deleted" for n in notes), what="deleted")
+        section = app.screen.query_one("#tree").root.children[0].children[0]
+        await wait_for(pilot, lambda: [str(n.label) for n in section.children] == ["second.png"],
+                       what="hero.png gone from the tree")
+    assert [entry.image_name for entry in store.list_images(SectionRef(53, 1))] == ["second.png"]
+    assert "hero_metadata.json" not in store.list_raw_names(SectionRef(53, 1))
+
+
+# -- stores --------------------------------------------------------------------------------------
+async def test_switch_store_from_the_command_palette(memory_store_url):
+    seed_store(memory_store_url)
+    other = "memory://b" + memory_store_url[-4:]  # short: it is typed key by key
+    seed_store(other, rows=((200, 1, "elsewhere", "another blog"),))
+    app = make_app(memory_store_url, preview="text")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: tree_posts(app) == ["post 53", "post intro"], what="first store")
+        await pilot.press("ctrl+p")
+        await type_text(pilot, other)
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: tree_posts(app) == ["post 200"], what="the other store's posts")
+        tree = app.screen.query_one("#tree")
+        assert other in tree.border_title
+        assert app.screen.store.url == other
+        # And back, through the dialog of the "Switch store…" command.
+        app.screen.action_switch_store()
+        await pilot.pause()
+        dialog_input = app.screen.query_one("#store-url", Input)
+        dialog_input.value = memory_store_url
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: tree_posts(app) == ["post 53", "post intro"], what="back to the first store")
+        assert app.recent_stores == [other, memory_store_url]  # most recent last
+
+
+async def test_unusable_store_is_a_notification_not_a_crash(memory_store_url):
+    app = make_app(memory_store_url, store_options={"bogus": "1"}, preview="text")
+    notes = record_notifications(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: notes, what="a notification")
+        assert notes[0]["title"] == "Bad input"
+        assert notes[0]["message"].startswith("unknown store option(s) for memory: bogus")
+        assert "no store open" in str(app.screen.query_one("#tree").root.children[0].label)
+        # Still usable: switch to a working store.
+        app.screen.switch_store(memory_store_url + "-ok")
+        await wait_for(pilot, lambda: app.screen.store is not None, what="a store open")
+
+
+@pytest.mark.s3
+async def test_s3_store_browse_and_generate(s3_store_url, api_env):
+    store = seed_store(s3_store_url)
+    app = make_app(s3_store_url, preview="halfcell")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: tree_posts(app) == ["post 53", "post intro"], timeout=15, what="S3 posts")
+        await open_section(pilot, "post intro", "section 1")
+        await highlight_image(pilot, "cover.png")
+        panel = app.screen.query_one("#image-panel")
+        assert panel.image_path.startswith("s3://") and panel.image_path.endswith("/intro/sections/1/raw/cover.png")
+        await wait_for(pilot, lambda: panel.query_one("#preview").has_picture, what="the S3 picture drawn")
+
+        await fill_form(pilot, post="intro", section="1", prompt="closed", filename="closed")
+        await pilot.press("ctrl+s")
+        job = (await wait_for(pilot, lambda: jobs_of(app), what="the job"))[0]
+        await wait_for(pilot, lambda: job.state is JobState.STORED, timeout=20, what="stored on S3")
+        await wait_for(pilot, lambda: panel.entry is not None and panel.entry.image_name == "closed.png",
+                       what="the new S3 image previewed")
+    names = [entry.image_name for entry in store.list_images(SectionRef("intro", 1))]
+    assert names == ["closed.png", "cover.png"]
+
+
+# -- quitting -----------------------------------------------------------------------------------
+async def test_quit_with_a_running_job_asks_first(memory_store_url, api_env):
+    api_env.enqueue(Reply.delay(3, Reply.ok()))
+    app = make_app(memory_store_url, preview="text")
+    async with app.run_test(size=SIZE) as pilot:
+        await fill_form(pilot, post="5", section="1", prompt="slow", filename="slow")
+        await pilot.press("ctrl+s")
+        job = (await wait_for(pilot, lambda: jobs_of(app), what="the job"))[0]
+        await wait_for(pilot, lambda: job.state is JobState.RUNNING, what="running")
+        await pilot.press("ctrl+q")
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("n")
+        assert app.is_running and job.state is JobState.RUNNING
+        await pilot.press("ctrl+q")
+        await pilot.press("y")
+        for _ in range(100):  # the app is exiting: plain sleeps, not pilot pauses
+            if job.state is JobState.CANCELLED and not app.is_running:
+                break
+            await asyncio.sleep(0.05)
+        assert job.state is JobState.CANCELLED and not app.is_running
+
+
+# -- the command ---------------------------------------------------------------------------------
+def test_tui_command_passes_its_options_to_the_app(monkeypatch, tmp_path):
+    started = []
+    from blog_images_tui.tui.app import BlogImagesApp
+
+    monkeypatch.setattr(BlogImagesApp, "run", lambda self: started.append(self.config))
+    assert cli.main(["tui", "--store", str(tmp_path), "--jobs", "3", "--preview", "text"]) == 0
+    assert cli.main(["--store", "memory://x"]) == 0  # no subcommand: the app, same defaults
+    assert started[0].store_url == str(tmp_path) and started[0].concurrency == 3 and started[0].preview == "text"
+    assert started[1].store_url == "memory://x" and started[1].concurrency == 2
+
+
+def test_tui_command_refuses_bad_options(capsys):
+    assert cli.main(["tui", "--jobs", "0"]) == 2
+    assert "error: --jobs must be between 1 and 8" in capsys.readouterr().err
+
+
+def test_the_core_imports_no_textual():
+    import subprocess
+    import sys
+
+    code = ("import sys, blog_images_tui.api, blog_images_tui.jobs, blog_images_tui.cli; "
+            "assert 'textual' not in sys.modules, 'the core imported textual'")
+    subprocess.run([sys.executable, "-c", code], check=True)
