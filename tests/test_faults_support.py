@@ -280,7 +280,10 @@ class CuttingProxy:
             head, _, body = head.partition(b"\r\n\r\n")
             lines = head.split(b"\r\n")
             method, path, _ = lines[0].decode("latin-1").split(" ", 2)
-            headers = [line for line in lines[1:] if not line.lower().startswith(b"connection:")]
+            headers = [line for line in lines[1:]
+                       if not line.lower().startswith((b"connection:", b"expect:"))]
+            if any(line.lower().replace(b" ", b"") == b"expect:100-continue" for line in lines[1:]):
+                client.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")  # botocore waits for it before the body
             length = next((int(line.split(b":", 1)[1]) for line in headers
                            if line.lower().startswith(b"content-length:")), 0)
             while len(body) < length:
