@@ -1,0 +1,331 @@
+"""Batch files: many image requests in JSON Lines, CSV or TOML, checked up front.
+
+Every entry has the same fields, whatever the format:
+
+==============  ==========================================================
+``post_id``     required: positive integer or slug
+``section_id``  required: positive integer or slug
+``prompt``      the prompt, or else:
+``template``    a template name, filled from ``vars`` (and ``var.NAME``)
+``vars``        variables for the template (JSON object / TOML table)
+``size``        optional, then ``model``, ``quality``, ``format``,
+                ``background``, ``style``: default from the command line,
+                then the config files, then the model
+``filename``    optional file name without extension (default: time + job id)
+``id``          optional explicit job id (default: a hash of the request)
+==============  ==========================================================
+
+The whole file is read and every entry validated (ids, sizes, templates,
+duplicates) before anything is sent; a bad entry is reported with its line
+number. The entry's own value beats the command line, which beats the config.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from blog_images_tui.errors import BadInput
+from blog_images_tui.generation import ImageRequest
+from blog_images_tui.ids import SLUG_PATTERN, SectionRef
+from blog_images_tui.jobs import prepare_job_request
+from blog_images_tui.pricing import CostEstimate, estimate
+from blog_images_tui.templates import PromptTemplate, find_template
+
+FORMATS = ("jsonl", "csv", "toml")
+EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".toml": "toml"}
+#: entry fields -> ImageRequest fields (None: handled specially)
+OPTION_FIELDS = {"size": "size", "model": "model", "quality": "quality", "format": "output_format",
+                 "background": "background", "style": "style"}
+FIELDS = ("post_id", "section_id", "prompt", "template", "vars", "filename", "id", *OPTION_FIELDS)
+VAR_PREFIX = "var."
+MAX_REPORTED = 20
+_TOML_IMAGE_HEADER = re.compile(r"^\s*\[\[\s*image\s*\]\]")
+
+
+@dataclass(frozen=True)
+class BatchEntry:
+    """One raw entry and the line it starts on (1-based)."""
+
+    line: int
+    fields: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    """A validated entry: the request to submit and what it is expected to cost."""
+
+    line: int
+    request: ImageRequest  # validated, with its job_id
+    template: str | None = None
+    cost: CostEstimate = field(default_factory=lambda: CostEstimate(None, "unknown"))
+
+
+class BatchFileError(BadInput):
+    """One or more bad entries; ``problems`` are (line, message), all of them."""
+
+    def __init__(self, source: str, problems: list[tuple[int | None, str]]) -> None:
+        self.source = source
+        self.problems = problems
+        first_line, first = problems[0]
+        text = f"{source}, line {first_line}: {first}" if first_line else f"{source}: {first}"
+        if len(problems) > 1:
+            others = [str(line) for line, _ in problems[1:] if line]
+            text += f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''}"
+            text += f", lines {', '.join(others[:10])}{', ...' if len(others) > 10 else ''})" if others else ")"
+        super().__init__(text)
+
+    def lines(self) -> list[str]:
+        """One line per problem, for printing all of them."""
+        return [f"{self.source}, line {line}: {message}" if line else f"{self.source}: {message}"
+                for line, message in self.problems[:MAX_REPORTED]]
+
+
+@dataclass(frozen=True)
+class OptionDefaults:
+    """Defaults for fields an entry leaves out (command line over config)."""
+
+    model: str | None = None
+    size: str | None = None
+    quality: str | None = None
+    output_format: str | None = None
+    background: str | None = None
+    style: str | None = None
+
+
+def detect_format(path: str, explicit: str | None = None) -> str:
+    if explicit:
+        if explicit not in FORMATS:
+            raise BadInput(f"unknown batch format {explicit!r}; use one of: {', '.join(FORMATS)}")
+        return explicit
+    if path == "-":
+        return "jsonl"
+    kind = EXTENSIONS.get(Path(path).suffix.lower())
+    if kind is None:
+        raise BadInput(f"cannot tell the format of {path}: name it .jsonl, .csv or .toml "
+                       f"(or pass --input-format)")
+    return kind
+
+
+def read_entries(text: str, kind: str, source: str) -> list[BatchEntry]:
+    """Split a file's text into raw entries (syntax only); BatchFileError with line numbers."""
+    reader = {"jsonl": _jsonl_entries, "csv": _csv_entries, "toml": _toml_entries}[kind]
+    entries = reader(text, source)
+    if not entries:
+        raise BatchFileError(source, [(None, "no images in the file")])
+    return entries
+
+
+def _jsonl_entries(text: str, source: str) -> list[BatchEntry]:
+    entries, problems = [], []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue  # blank lines and "# comments" are allowed
+        try:
+            value = json.loads(stripped)
+        except json.JSONDecodeError as error:
+            problems.append((number, f"not valid JSON: {error.msg} (column {error.colno})"))
+            continue
+        if not isinstance(value, dict):
+            problems.append((number, f"expected a JSON object {{...}}, got {type(value).__name__}"))
+            continue
+        entries.append(BatchEntry(number, value))
+    if problems:
+        raise BatchFileError(source, problems)
+    return entries
+
+
+def _csv_entries(text: str, source: str) -> list[BatchEntry]:
+    lines = io.StringIO(text.lstrip("\ufeff"), newline="")
+    reader = csv.reader(lines)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return []
+    except csv.Error as error:
+        raise BatchFileError(source, [(1, f"not valid CSV: {error}")]) from None
+    header = [name.strip() for name in header]
+    problems: list[tuple[int | None, str]] = []
+    for name in header:
+        if name not in FIELDS and not (name.startswith(VAR_PREFIX) and len(name) > len(VAR_PREFIX)):
+            problems.append((1, f"unknown column {name!r} (known: {', '.join(FIELDS)}, var.NAME)"))
+    if len(set(header)) != len(header):
+        problems.append((1, "a column name appears twice in the header"))
+    if problems:
+        raise BatchFileError(source, problems)
+    entries = []
+    last_line = reader.line_num
+    while True:
+        start = last_line + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            problems.append((start, f"not valid CSV: {error}"))
+            break
+        last_line = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue  # blank line
+        if len(row) > len(header):
+            problems.append((start, f"{len(row)} cells but the header has {len(header)} columns"))
+            continue
+        # Empty cells are "not given", so command-line and config defaults apply.
+        values = {name: cell for name, cell in zip(header, row) if cell.strip() != ""}
+        if "vars" in values:
+            try:
+                values["vars"] = json.loads(values["vars"])
+            except json.JSONDecodeError:
+                problems.append((start, 'the vars cell must be a JSON object like {"subject": "a cat"}'))
+                continue
+        entries.append(BatchEntry(start, values))
+    if problems:
+        raise BatchFileError(source, problems)
+    return entries
+
+
+def _toml_entries(text: str, source: str) -> list[BatchEntry]:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        match = re.search(r"at line (\d+)", str(error))
+        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(error))
+        raise BatchFileError(source, [(int(match[1]) if match else None, f"not valid TOML: {message}")]) from None
+    unknown = sorted(set(data) - {"image"})
+    if unknown:
+        raise BatchFileError(source, [(None, f"unknown table or key {unknown[0]!r}: a batch file holds "
+                                             "[[image]] tables")])
+    images = data.get("image", [])
+    if not isinstance(images, list) or not all(isinstance(item, dict) for item in images):
+        raise BatchFileError(source, [(None, "image must be an array of tables: write [[image]]")])
+    # tomllib keeps no positions: the n-th [[image]] header is the n-th entry.
+    header_lines = [n for n, line in enumerate(text.splitlines(), start=1) if _TOML_IMAGE_HEADER.match(line)]
+    if len(header_lines) != len(images):
+        header_lines = [0] * len(images)
+    return [BatchEntry(line, item) for line, item in zip(header_lines, images)]
+
+
+def _text_field(fields: Mapping[str, Any], name: str) -> str | None:
+    value = fields.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise BadInput(f"{name} must be text, not {type(value).__name__}")
+    return str(value)
+
+
+def _template_vars(fields: Mapping[str, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    given = fields.get("vars")
+    if given is not None:
+        if not isinstance(given, dict):
+            raise BadInput("vars must be an object of NAME: value")
+        values.update(given)
+    for key, value in fields.items():
+        if key.startswith(VAR_PREFIX):
+            values[key[len(VAR_PREFIX):]] = value
+    return values
+
+
+def plan_entry(entry: BatchEntry, defaults: OptionDefaults,
+               templates: Mapping[str, PromptTemplate]) -> PlannedJob:
+    """Validate one entry into a job; BadInput (without the line number) if it is bad."""
+    fields = entry.fields
+    unknown = [key for key in fields if key not in FIELDS and not key.startswith(VAR_PREFIX)]
+    if unknown:
+        raise BadInput(f"unknown field {unknown[0]!r} (known: {', '.join(FIELDS)})")
+    for name in ("post_id", "section_id"):
+        if fields.get(name) in (None, ""):
+            raise BadInput(f"missing {name}")
+    section = SectionRef.parse(fields["post_id"], fields["section_id"])
+    prompt, template_name = _text_field(fields, "prompt"), _text_field(fields, "template")
+    values = _template_vars(fields)
+    if prompt is not None and template_name is not None:
+        raise BadInput("give prompt or template, not both")
+    if template_name is not None:
+        prompt = find_template(templates, template_name).render(values)
+    elif values:
+        raise BadInput("vars given without a template")
+    elif prompt is None:
+        raise BadInput("missing prompt (or template)")
+    options = {}
+    for entry_name, request_name in OPTION_FIELDS.items():
+        value = _text_field(fields, entry_name)
+        options[request_name] = value if value is not None else getattr(defaults, request_name)
+    if options["model"] is None:
+        del options["model"]  # the model table's default
+    if options["output_format"] is None:
+        options["output_format"] = "png"
+    job_id = _text_field(fields, "id")
+    if job_id is not None and not SLUG_PATTERN.fullmatch(job_id):
+        raise BadInput(f"invalid id {job_id!r}: use letters, digits, '-' and '_' (max 100)")
+    request = ImageRequest(prompt=prompt, section=section, filename=_text_field(fields, "filename"), **options)
+    request = prepare_job_request(request, job_id)
+    return PlannedJob(entry.line, request, template_name, estimate(request))
+
+
+def plan_batch(entries: list[BatchEntry], defaults: OptionDefaults, templates: Mapping[str, PromptTemplate],
+               source: str) -> list[PlannedJob]:
+    """Validate every entry; BatchFileError listing every bad one (nothing is sent then)."""
+    planned: list[PlannedJob] = []
+    problems: list[tuple[int | None, str]] = []
+    by_job: dict[str, int] = {}
+    by_name: dict[tuple[SectionRef, str], int] = {}
+    for entry in entries:
+        line = entry.line or None
+        try:
+            job = plan_entry(entry, defaults, templates)
+        except BadInput as error:
+            problems.append((line, str(error)))
+            continue
+        request = job.request
+        if request.job_id in by_job:
+            problems.append((line, f"the same image as line {by_job[request.job_id]} (job id {request.job_id}); "
+                                   "give one of them a filename or an id to make both"))
+            continue
+        by_job[request.job_id] = entry.line
+        if request.filename is not None:
+            key = (request.section, request.filename)
+            if key in by_name:
+                problems.append((line, f"filename {request.filename!r} is also used on line {by_name[key]} "
+                                       f"for {request.section}"))
+                continue
+            by_name[key] = entry.line
+        planned.append(job)
+    if problems:
+        raise BatchFileError(source, problems)
+    return planned
+
+
+def read_batch_text(path: str, stdin=None) -> str:
+    """The file's text (``-`` is standard input); BadInput if unreadable."""
+    try:
+        if path == "-":
+            import sys
+
+            return (stdin or sys.stdin).read()
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BadInput(f"batch file not found: {path}") from None
+    except IsADirectoryError:
+        raise BadInput(f"{path} is a folder, not a batch file") from None
+    except UnicodeDecodeError as error:
+        raise BadInput(f"{path}: not UTF-8 text (byte {error.start})") from None
+    except OSError as error:
+        raise BadInput(f"cannot read {path}: {error.strerror or error}") from None
+
+
+def load_batch(path: str, *, defaults: OptionDefaults, templates: Mapping[str, PromptTemplate],
+               kind: str | None = None, stdin=None) -> list[PlannedJob]:
+    """Read, parse and validate a batch file into planned jobs, in file order."""
+    kind = detect_format(path, kind)
+    source = "<stdin>" if path == "-" else path
+    entries = read_entries(read_batch_text(path, stdin), kind, source)
+    return plan_batch(entries, defaults, templates, source)

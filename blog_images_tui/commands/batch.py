@@ -1,0 +1,449 @@
+"""``blog-images batch FILE``: many images from a JSON Lines, CSV or TOML file.
+
+Everything is validated before the first request. Jobs run on the shared
+:class:`~blog_images_tui.jobs.JobEngine` (the TUI's jobs list uses the same
+one), so re-running a file makes no API call for images already stored.
+
+Exit code: 0 when every job is stored or skipped; 130 when interrupted;
+otherwise the worst failure among the jobs, in the order of
+:data:`EXIT_SEVERITY`, after every other job has finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "generate many images from a JSON Lines, CSV or TOML file"
+
+#: Worst first. What a batch exits with when some jobs failed:
+#: 7 a paid-for image is not in the store (act now: `blog-images recover`);
+#: 6 the store is unusable (nothing else can land until fixed);
+#: 3 key, permission or quota (no job can succeed until fixed);
+#: 1 an internal error (a bug: report it);
+#: 4 the API rejected a prompt (edit that entry);
+#: 5 a temporary failure that outlasted the retries (just run the file again);
+#: 2 bad input found at run time (a name taken in the store, over --budget).
+EXIT_SEVERITY = (7, 6, 3, 1, 4, 5, 2)
+
+
+def register(subparsers, add_common) -> None:
+    parser = subparsers.add_parser(
+        "batch", help=HELP, description=HELP + ". Entries give post_id, section_id, and a prompt or a template "
+        "with vars; size, model, quality, format, filename and id are optional.",
+        epilog="Exit codes: 0 every image stored or already there; 130 interrupted; otherwise the worst of the "
+               "failed jobs in this order: 7 > 6 > 3 > 1 > 4 > 5 > 2.")
+    parser.add_argument("file", metavar="FILE", help="batch file: .jsonl, .csv or .toml ('-' reads JSON Lines "
+                                                     "from standard input)")
+    parser.add_argument("--input-format", choices=("jsonl", "csv", "toml"),
+                        help="format of FILE when its extension does not tell")
+    parser.add_argument("--jobs", type=int, metavar="N", help="images generated at once (default: config, else 2)")
+    parser.add_argument("--rpm", type=float, metavar="R",
+                        help="at most R requests per minute, shared by all jobs (default: config, else no limit)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="validate everything, print the plan and the estimated cost, send nothing")
+    parser.add_argument("--force", action="store_true", help="generate again even images already stored")
+    parser.add_argument("--budget", type=float, metavar="USD",
+                        help="do not start an image whose estimated cost would take the total over USD")
+    parser.add_argument("--json", action="store_true", help="print one JSON result object per job (JSON Lines)")
+    group = parser.add_argument_group("defaults for entries that leave a field out (before the config files)")
+    group.add_argument("--model", help="image model (default: config, else gpt-image-2)")
+    group.add_argument("--size", help="WIDTHxHEIGHT or auto")
+    group.add_argument("--quality", help="auto, low, medium, high (model dependent)")
+    group.add_argument("--format", dest="output_format", choices=("png", "jpeg", "webp"), help="image format")
+    group.add_argument("--background", choices=("auto", "opaque", "transparent"), help="background")
+    group.add_argument("--style", help="vivid or natural (dall-e-3 only)")
+    api = parser.add_argument_group("API")
+    api.add_argument("--api-key", help="OpenAI API key (prefer OPENAI_AUTH_TOKEN: a flag is visible in `ps`)")
+    api.add_argument("--base-url", help="API base URL for OpenAI-compatible servers (default: $OPENAI_BASE_URL)")
+    api.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS", help="per-request timeout")
+    api.add_argument("--max-retries", type=int, default=2, metavar="N",
+                     help="retries on 429/5xx/network errors per image (default: 2)")
+    add_common(parser)
+
+
+def worst_exit_code(codes) -> int:
+    """The worst exit code of failed jobs by :data:`EXIT_SEVERITY` (0 if all are 0)."""
+    failed = {int(code) for code in codes if int(code) != 0}
+    if not failed:
+        return 0
+    return min(failed, key=lambda code: EXIT_SEVERITY.index(code) if code in EXIT_SEVERITY else -1)
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from blog_images_tui.batchfile import BatchFileError, OptionDefaults, load_batch
+    from blog_images_tui.cli import open_store_from_args, warn
+    from blog_images_tui.config import load_config
+    from blog_images_tui.errors import BadInput
+
+    if args.jobs is not None and args.jobs < 1:
+        raise BadInput("--jobs must be at least 1")
+    if args.rpm is not None and args.rpm <= 0:
+        raise BadInput("--rpm must be positive")
+    if args.budget is not None and args.budget < 0:
+        raise BadInput("--budget must not be negative")
+    store = open_store_from_args(args)
+    config = load_config(store)
+    cli = OptionDefaults(model=args.model, size=args.size, quality=args.quality, output_format=args.output_format,
+                         background=args.background, style=args.style)
+    conf = config.defaults
+    defaults = OptionDefaults(**{name: getattr(cli, name) if getattr(cli, name) is not None else getattr(conf, name)
+                                 for name in OptionDefaults.__dataclass_fields__})
+    try:
+        planned = load_batch(args.file, defaults=defaults, templates=config.templates, kind=args.input_format)
+    except BatchFileError as error:
+        lines = error.lines()
+        for line in lines[:-1]:  # the last one is printed by the CLI as the error line
+            print(f"error: {line}", file=sys.stderr)
+        if len(lines) > 1:
+            raise BadInput(lines[-1] + (f" ({len(error.problems)} problems, nothing was sent)"
+                                        if len(error.problems) > 1 else "")) from None
+        raise
+    warned: dict[str, list[int]] = {}
+    for job in planned:
+        for message in job.request.warnings:
+            warned.setdefault(message, []).append(job.line)
+    for message, lines in warned.items():
+        warn(f"{message} (line{'s' if len(lines) > 1 else ''} {', '.join(map(str, lines[:10]))})")
+    options = BatchOptions(
+        jobs=args.jobs or conf.jobs or 2, rpm=args.rpm or conf.rpm,
+        budget_usd=args.budget if args.budget is not None else conf.budget_usd,
+        force=args.force, as_json=args.json, source=args.file)
+    if args.dry_run:
+        return dry_run(planned, store, options)
+    from blog_images_tui.commands.generate import settings_from_args
+    from blog_images_tui.errors import AuthConfigError
+
+    settings = settings_from_args(args)
+    if settings.api_key is None:
+        raise AuthConfigError("OpenAI API key required: set OPENAI_AUTH_TOKEN (or OPENAI_API_KEY), or pass --api-key")
+    return run_batch(planned, store, settings, options)
+
+
+# -- shared pieces ----------------------------------------------------------------------------
+
+class BatchOptions:
+    def __init__(self, *, jobs: int, rpm: float | None, budget_usd: float | None, force: bool, as_json: bool,
+                 source: str) -> None:
+        self.jobs, self.rpm, self.budget_usd = jobs, rpm, budget_usd
+        self.force, self.as_json, self.source = force, as_json, source
+
+
+def _request_json(request) -> dict:
+    return {"post_id": request.section.post_id, "section_id": request.section.section_id,
+            "filename": request.filename, "model": request.model, "size": request.size,
+            "quality": request.quality, "format": request.output_format}
+
+
+def _console(stream, **kw):
+    from rich.console import Console
+
+    return Console(file=stream, highlight=False, soft_wrap=False, **kw)
+
+
+def format_table(headers: list[str], rows: list[list[str]], *, right: tuple[str, ...] = ()) -> list[str]:
+    """Plain aligned columns (no truncation, no trailing spaces): fine in a terminal, a pipe or a log."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
+
+    def line(cells) -> str:
+        return "  ".join(str(cell).rjust(width) if header in right else str(cell).ljust(width)
+                         for header, cell, width in zip(headers, cells, widths)).rstrip()
+
+    return [line(headers)] + [line(row) for row in rows]
+
+
+# -- dry run ------------------------------------------------------------------------------------
+
+def dry_run(planned, store, options: BatchOptions) -> int:
+    """Print the plan (what is new, already stored, or blocked) and its estimated cost."""
+    import asyncio
+    import sys
+
+    from blog_images_tui import pricing
+    from blog_images_tui.cli import print_json
+    from blog_images_tui.generation import ClientSettings
+    from blog_images_tui.jobs import JobEngine
+
+    engine = JobEngine(store, ClientSettings(api_key=None), concurrency=options.jobs)
+
+    async def look() -> list[str]:
+        limit = asyncio.Semaphore(16)
+
+        async def status(job) -> str:
+            async with limit:
+                if not options.force and await engine.find_stored(job.request):
+                    return "already stored"
+                if job.request.filename and await asyncio.to_thread(
+                        store.name_taken, job.request.section, job.request.filename, job.request.output_format):
+                    return "name taken"
+                return "new"
+
+        return list(await asyncio.gather(*(status(job) for job in planned)))
+
+    statuses = asyncio.run(look())
+    committed = 0.0
+    for index, (job, state) in enumerate(zip(planned, statuses)):
+        if state != "new" or options.budget_usd is None:
+            continue
+        if job.cost.usd is None or committed + job.cost.usd > options.budget_usd + 1e-9:
+            statuses[index] = "over budget"
+        else:
+            committed += job.cost.usd
+    new = [job for job, state in zip(planned, statuses) if state == "new"]
+    cost = pricing.total(job.cost for job in new)
+    problems = [(job, state) for job, state in zip(planned, statuses) if state in ("name taken", "over budget")]
+
+    if options.as_json:
+        for job, state in zip(planned, statuses):
+            print_json({"line": job.line, "job_id": job.request.job_id, "status": state,
+                        **_request_json(job.request), "template": job.template, "prompt": job.request.prompt,
+                        "estimated_cost": job.cost.to_json()})
+    out = sys.stderr if options.as_json else sys.stdout
+    if not options.as_json:
+        rows = []
+        for job, state in zip(planned, statuses):
+            request = job.request
+            price = pricing.format_usd(job.cost.usd)
+            if job.cost.basis == "estimate":
+                price = "~" + price
+            rows.append([str(job.line or "-"), str(request.section.post_id), str(request.section.section_id),
+                         request.filename or "(auto)", request.model, request.size, request.quality or "-",
+                         price if state == "new" else "-", state])
+        print(f"plan for {options.source}:", file=out)
+        headers = ["line", "post", "section", "filename", "model", "size", "quality", "est. cost", "status"]
+        for text in format_table(headers, rows, right=("line", "est. cost")):
+            print("  " + text, file=out)
+    skipped = sum(state == "already stored" for state in statuses)
+    print(f"{len(planned)} image{'s' if len(planned) != 1 else ''}: {len(new)} to generate, "
+          f"{skipped} already stored" + (f", {len(problems)} blocked" if problems else ""), file=out)
+    print(f"estimated cost: {cost.describe()} (prices as of {pricing.PRICES_AS_OF}; ~ marks estimates)", file=out)
+    if options.budget_usd is not None:
+        verdict = "fits" if not any(state == "over budget" for _, state in problems) else "does not fit"
+        print(f"budget {pricing.format_usd(options.budget_usd)}: {verdict}", file=out)
+    print("dry run: nothing was sent or written", file=out, flush=True)
+    if problems:
+        from blog_images_tui.errors import BadInput
+
+        job, state = problems[0]
+        detail = ("its filename already exists in the store (nothing is overwritten)" if state == "name taken"
+                  else "it would go over the budget" if job.cost.usd is not None
+                  else f"its cost is unknown ({job.cost.note}), so the budget cannot allow it")
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise BadInput(f"{options.source}, line {job.line}: {detail}{more}")
+    return 0
+
+
+# -- the real run -----------------------------------------------------------------------------------
+
+class BatchReporter:
+    """Progress while the batch runs (a rich bar on a terminal, plain lines otherwise),
+    JSON Lines results with ``--json``, and the summary at the end."""
+
+    def __init__(self, planned, options: BatchOptions, *, stdout=None, stderr=None) -> None:
+        import sys
+
+        self.planned = planned
+        self.options = options
+        self.stdout = stdout or sys.stdout
+        self.stderr = stderr or sys.stderr
+        self.err_console = _console(self.stderr)
+        self.tty = self.err_console.is_terminal
+        self.line_of: dict[int, int] = {}
+        self.counts = {"stored": 0, "skipped": 0, "failed": 0, "cancelled": 0}
+        self.done = 0
+        self.spent = 0.0
+        self.printed: set[int] = set()
+        self._progress = None
+        self._task = None
+
+    def bind(self, job, planned_job) -> None:
+        self.line_of[id(job)] = planned_job.line
+
+    def start(self) -> None:
+        from blog_images_tui import pricing
+
+        total = pricing.total(job.cost for job in self.planned)
+        intro = (f"batch {self.options.source}: {len(self.planned)} images, {self.options.jobs} at a time"
+                 + (f", at most {self.options.rpm:g}/min" if self.options.rpm else "")
+                 + f", estimated {total.describe()} if none is stored yet"
+                 + (f", budget {pricing.format_usd(self.options.budget_usd)}" if self.options.budget_usd is not None
+                    else ""))
+        if self.tty:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                       TimeRemainingColumn)
+
+            self.err_console.print(intro)
+            self._progress = Progress(
+                TextColumn("[bold]batch"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("stored {task.fields[stored]} · skipped {task.fields[skipped]} · "
+                           "[red]failed {task.fields[failed]}[/red] · {task.fields[spent]}"),
+                TextColumn("elapsed"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                console=self.err_console, transient=False, redirect_stderr=True, redirect_stdout=False)
+            self._task = self._progress.add_task("batch", total=len(self.planned), stored=0, skipped=0, failed=0,
+                                                 spent="$0.000")
+            self._progress.start()
+        else:
+            print(intro, file=self.stderr, flush=True)
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def on_event(self, event) -> None:
+        from blog_images_tui.jobs import JobState
+
+        job = event.job
+        if not job.state.finished or event.kind not in ("stored", "skipped", "failed", "cancelled"):
+            return
+        self._finished(job)
+        if job.state is JobState.CANCELLED:
+            return  # reported in the summary, not as progress
+        if self._progress is not None:
+            self._progress.update(self._task, advance=1, stored=self.counts["stored"],
+                                  skipped=self.counts["skipped"], failed=self.counts["failed"],
+                                  spent=f"${self.spent:.3f}")
+            if job.state is JobState.FAILED:
+                self._progress.console.print(f"[red]failed[/red] {self._describe(job)}", markup=True,
+                                             highlight=False)
+        else:
+            print(f"[{self.done:>{len(str(len(self.planned)))}}/{len(self.planned)}] {self._describe(job)}",
+                  file=self.stderr, flush=True)
+
+    def _finished(self, job) -> None:
+        if id(job) in self.printed:
+            return
+        self.printed.add(id(job))
+        self.counts[job.state.value] = self.counts.get(job.state.value, 0) + 1
+        if job.state.value != "cancelled":
+            self.done += 1
+        if job.cost_usd is not None:
+            self.spent += job.cost_usd
+        if self.options.as_json:
+            from blog_images_tui.cli import print_json
+
+            print_json(self.result_json(job))
+
+    def _describe(self, job) -> str:
+        from blog_images_tui import pricing
+        from blog_images_tui.secrets import redact
+
+        request = job.request
+        where = f"line {self.line_of.get(id(job), '?')}: post {request.section.post_id} / section " \
+                f"{request.section.section_id}"
+        state = job.state.value
+        if job.state.value == "stored":
+            name = job.result.image_path.rsplit("/", 1)[-1] if job.result else request.filename
+            return f"stored   {where}  {name}  {pricing.format_usd(job.cost_usd)}  {job.elapsed_s:.1f}s"
+        if state == "skipped":
+            return f"skipped  {where}  already stored as {job.existing_name}"
+        message = redact(str(job.error)) if job.error else state
+        return f"FAILED   {where}  exit {job.exit_code}: {message}"
+
+    def result_json(self, job) -> dict:
+        from blog_images_tui.secrets import redact
+
+        body = {"line": self.line_of.get(id(job)), "job_id": job.id, "state": job.state.value,
+                "exit_code": job.exit_code, **_request_json(job.request),
+                "estimated_cost_usd": job.estimated_cost.usd if job.estimated_cost else None,
+                "cost_usd": job.cost_usd, "elapsed_s": round(job.elapsed_s, 3)}
+        if job.result is not None:
+            body["image_path"] = job.result.image_path
+            body["metadata_path"] = job.result.metadata_path
+        if job.existing_name:
+            body["existing"] = job.existing_name
+        if job.error is not None and job.state.value != "stored":
+            body["error"] = {"type": type(job.error).__name__, "message": redact(job.error.message),
+                             "exit_code": job.exit_code}
+            recovery = getattr(job.error, "recovery_path", None)
+            if recovery:
+                body["error"]["recovery_path"] = recovery
+        return body
+
+    def summary(self, jobs, *, interrupted: bool, elapsed_s: float, exit_code: int) -> None:
+        """The summary table and the failures, one line each."""
+        from blog_images_tui import pricing
+        from blog_images_tui.jobs import JobState
+
+        for job in jobs:  # jobs that never got to report (a second Ctrl-C)
+            self._finished(job)
+        out = self.stderr if self.options.as_json else self.stdout
+
+        def say(text: str) -> None:
+            print(text, file=out)
+
+        by_state: dict[str, list] = {}
+        for job in jobs:
+            key = job.state.value if job.state.finished else "cancelled"
+            by_state.setdefault(key, []).append(job)
+        rows = []
+        labels = {"stored": "stored", "skipped": "already stored (skipped)", "failed": "failed",
+                  "cancelled": "not finished (interrupted)" if interrupted else "cancelled"}
+        for state in ("stored", "skipped", "failed", "cancelled"):
+            group = by_state.get(state, [])
+            if not group and state in ("failed", "cancelled"):
+                continue
+            cost = ""
+            if state == "stored":
+                known = [job.cost_usd for job in group if job.cost_usd is not None]
+                cost = pricing.format_usd(sum(known)) + (f" (+{len(group) - len(known)} unknown)"
+                                                         if len(known) < len(group) else "")
+            rows.append([labels[state], str(len(group)), cost])
+        say(f"batch {self.options.source}" + (" (interrupted)" if interrupted else "") + ":")
+        for text in format_table(["result", "images", "cost"], rows, right=("images", "cost")):
+            say("  " + text)
+        say(f"  elapsed {elapsed_s:.1f}s")
+        failed = [job for job in jobs if job.state is JobState.FAILED]
+        for job in failed[:50]:
+            say("  " + self._describe(job))
+        if len(failed) > 50:
+            say(f"  ... and {len(failed) - 50} more failed (use --json for all)")
+        if any(getattr(job.error, "recovery_path", None) for job in failed):
+            say("  paid-for images were kept locally: finish with `blog-images recover`")
+        if interrupted:
+            say("interrupted: run the same command again to finish only what is missing")
+        elif exit_code:
+            say(f"exit code {exit_code} (worst failure; run again to retry the failed images)")
+        out.flush()
+
+
+def run_batch(planned, store, settings, options: BatchOptions, *, reporter: BatchReporter | None = None) -> int:
+    """Run the planned jobs on one engine; return the batch's exit code."""
+    import asyncio
+    import time
+
+    from blog_images_tui.jobs import JobEngine
+
+    reporter = reporter or BatchReporter(planned, options)
+    engine = JobEngine(store, settings, concurrency=options.jobs, rpm=options.rpm, force=options.force,
+                       on_event=reporter.on_event, budget_usd=options.budget_usd)
+
+    async def go() -> None:
+        try:
+            for job in planned:
+                reporter.bind(engine.submit(job.request), job)
+            await engine.join()
+        except asyncio.CancelledError:
+            # Ctrl-C: abandon running requests (an image already being written still lands whole).
+            engine.cancel_all()
+            await asyncio.shield(engine.join())
+            raise
+        finally:
+            await engine.aclose()
+
+    started = time.monotonic()
+    interrupted = False
+    reporter.start()
+    try:
+        asyncio.run(go())
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        reporter.stop()
+    if interrupted:
+        code = 130
+    else:
+        code = worst_exit_code(job.exit_code for job in engine.jobs)
+    reporter.summary(engine.jobs, interrupted=interrupted, elapsed_s=time.monotonic() - started, exit_code=code)
+    return code
