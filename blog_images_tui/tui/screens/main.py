@@ -160,7 +160,7 @@ class MainScreen(Screen):
         self.app.remember_store(message.store.url)
         self.app.sub_title = message.store.url
         self._pending_entry = None
-        self.panel.clear("Choose an image in the tree, or press g to generate one.")
+        self.panel.clear(f"Store: {message.store.url}\n\nChoose an image in the tree, or press g to generate one.")
         self.tree.set_store(message.store)
         self._sync_bindings()
 

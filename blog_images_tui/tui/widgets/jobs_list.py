@@ -15,6 +15,7 @@ from textual.widgets.data_table import RowDoesNotExist
 
 from blog_images_tui.jobs import Job, JobState
 from blog_images_tui.secrets import redact
+from blog_images_tui.tui.widgets.preview import human_bytes
 
 STATE_STYLES = {
     JobState.QUEUED: ("queued", "dim"),
@@ -35,7 +36,8 @@ def job_progress(job: Job, now: float | None = None) -> str:
     if job.state is JobState.QUEUED:
         return "waiting for a slot"
     if job.state is JobState.STORED and job.result is not None:
-        return "stored"
+        size = job.result.metadata.get("bytes")
+        return f"{job.request.output_format}, {human_bytes(size)}" if size else job.request.output_format
     if job.state is JobState.SKIPPED:
         return f"already stored: {job.existing_name or ''}"
     if job.state is JobState.FAILED:

@@ -1,0 +1,79 @@
+"""Snapshots of the app (pytest-textual-snapshot): main screen, a selected image, the jobs list with a failure.
+
+Deterministic by construction: fixed store names and contents (fixed
+filenames and metadata dates), half-block previews of the same small PNG, no
+clocks on screen (only running jobs show elapsed time, and none runs here),
+animations off, notifications cleared before the picture is taken.
+Update with ``pytest tests/test_tui_snapshots.py --snapshot-update`` and look
+at the SVGs before committing them.
+"""
+
+from __future__ import annotations
+
+from blog_images_tui.jobs import JobState
+from blog_images_tui.tui.app import make_app
+
+from .test_tui_support import highlight_image, open_section, seed_store, wait_for, wipe_memory_store
+
+
+def fixed_app(url: str, **kwargs):
+    wipe_memory_store(url)
+    seed_store(url)
+    app = make_app(url, preview="halfcell", **kwargs)
+    app.animation_level = "none"
+    return app
+
+
+def test_main_screen_at_80x24(snap_compare):
+    app = fixed_app("memory://snapshot-main")
+
+    async def run_before(pilot):
+        await pilot.pause()  # run_before starts before the screen is composed
+        tree = pilot.app.screen.query_one("#tree")
+        await wait_for(pilot, lambda: len(tree.root.children) == 2, what="posts listed")
+        await open_section(pilot, "post 53", "section 1")
+        tree.move_cursor(tree.root.children[0].children[0])  # on "section 1": no image chosen yet
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_selected_image_with_metadata(snap_compare):
+    app = fixed_app("memory://snapshot-image")
+
+    async def run_before(pilot):
+        await pilot.pause()  # run_before starts before the screen is composed
+        await open_section(pilot, "post 53", "section 1")
+        await highlight_image(pilot, "hero.png")
+        preview = pilot.app.screen.query_one("#preview")
+        await wait_for(pilot, lambda: preview.has_picture, what="the picture drawn")
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
+
+
+def test_jobs_list_with_a_failure(snap_compare, api_env):
+    app = fixed_app("memory://snapshot-jobs")
+
+    async def run_before(pilot):
+        await pilot.pause()  # run_before starts before the screen is composed
+        screen = pilot.app.screen
+        form = screen.query_one("#form")
+        jobs = screen.query_one("#jobs")
+        await wait_for(pilot, lambda: len(screen.query_one("#tree").root.children) == 2, what="posts listed")
+        await pilot.press("g")
+        form.set_target(53, 1)
+        form.query_one("#prompt").text = "A red fox asleep in the snow"
+        form.query_one("#filename").value = "fox"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: [job.state for job in jobs.jobs.values()] == [JobState.STORED],
+                       what="the first job stored")
+        # The same section already has hero.png: the second job fails before any API call.
+        await pilot.press("g")
+        form.query_one("#filename").value = "hero"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: [job.state for job in jobs.jobs.values()] == [JobState.STORED, JobState.FAILED],
+                       what="the second job failed")
+        await pilot.press("j")
+        pilot.app.clear_notifications()  # toasts expire on a timer: keep them out of the picture
+
+    assert snap_compare(app, terminal_size=(100, 30), run_before=run_before)
+    assert len(api_env.requests) == 1  # the failed job never reached the API
