@@ -64,6 +64,8 @@ def test_each_format_runs_end_to_end(api_env, project, memory_store_url, capsys,
     assert api_env.max_concurrent <= 3  # [defaults] jobs = 3 in the project file
     assert {r.body["quality"] for r in api_env.requests} == {"low", "medium"}  # config default + one entry's own
     assert f"[{count}/{count}] " in err and "stored" in out and "elapsed" in out
+    last = [line for line in err.splitlines() if line.startswith(f"[{count}/{count}]")][0]
+    assert f"| stored {count} skipped 0 failed 0, elapsed" in last and "ETA -" in last
 
 
 def test_json_prints_one_result_object_per_job(api_env, project, memory_store_url, capsys):
@@ -221,6 +223,14 @@ def test_batch_from_standard_input(api_env, project, memory_store_url):
                             input=file.read_text(), capture_output=True, text=True, cwd=project, timeout=60)
     assert result.returncode == 0, result.stderr
     assert [json.loads(line)["state"] for line in result.stdout.splitlines()] == ["stored", "stored"]
+
+
+def test_rpm_from_the_command_line_spaces_requests(api_env, project, memory_store_url, capsys):
+    file = write_batch(project / "b.jsonl", 3)
+    assert batch(str(file), "--store", memory_store_url, "--jobs", "3", "--rpm", "300") == 0  # one per 0.2 s
+    starts = sorted(r.received_at for r in api_env.requests)
+    assert all(b - a >= 0.2 - 0.05 for a, b in zip(starts, starts[1:])), starts
+    assert "at most 300/min" in capsys.readouterr().err
 
 
 def test_bad_options_are_exit_2(project, capsys):

@@ -12,6 +12,7 @@ otherwise the worst failure among the jobs, in the order of
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 
 HELP = "generate many images from a JSON Lines, CSV or TOML file"
 
@@ -123,11 +124,16 @@ def run(args: argparse.Namespace) -> int:
 
 # -- shared pieces ----------------------------------------------------------------------------
 
+@dataclass(frozen=True)
 class BatchOptions:
-    def __init__(self, *, jobs: int, rpm: float | None, budget_usd: float | None, force: bool, as_json: bool,
-                 source: str) -> None:
-        self.jobs, self.rpm, self.budget_usd = jobs, rpm, budget_usd
-        self.force, self.as_json, self.source = force, as_json, source
+    """How to run a batch, after the command line and the config files were merged."""
+
+    jobs: int
+    rpm: float | None
+    budget_usd: float | None
+    force: bool
+    as_json: bool
+    source: str
 
 
 def _request_json(request) -> dict:
@@ -253,6 +259,7 @@ class BatchReporter:
         self.counts = {"stored": 0, "skipped": 0, "failed": 0, "cancelled": 0}
         self.done = 0
         self.spent = 0.0
+        self.started_at: float | None = None
         self.printed: set[int] = set()
         self._progress = None
         self._task = None
@@ -261,8 +268,11 @@ class BatchReporter:
         self.line_of[id(job)] = planned_job.line
 
     def start(self) -> None:
+        import time
+
         from blog_images_tui import pricing
 
+        self.started_at = time.monotonic()
         total = pricing.total(job.cost for job in self.planned)
         intro = (f"batch {self.options.source}: {len(self.planned)} images, {self.options.jobs} at a time"
                  + (f", at most {self.options.rpm:g}/min" if self.options.rpm else "")
@@ -308,8 +318,19 @@ class BatchReporter:
                 self._progress.console.print(f"[red]failed[/red] {self._describe(job)}", markup=True,
                                              highlight=False)
         else:
-            print(f"[{self.done:>{len(str(len(self.planned)))}}/{len(self.planned)}] {self._describe(job)}",
-                  file=self.stderr, flush=True)
+            print(f"[{self.done:>{len(str(len(self.planned)))}}/{len(self.planned)}] {self._describe(job)}"
+                  f"  | {self._tally()}", file=self.stderr, flush=True)
+
+    def _tally(self) -> str:
+        """Counts, elapsed time and a naive ETA, for plain progress lines."""
+        import time
+
+        elapsed = time.monotonic() - (self.started_at or time.monotonic())
+        left = len(self.planned) - self.done
+        eta = f"ETA {elapsed / self.done * left:.0f}s" if self.done and left else "ETA -"
+        c = self.counts
+        return (f"stored {c['stored']} skipped {c['skipped']} failed {c['failed']}, "
+                f"elapsed {elapsed:.1f}s, {eta}")
 
     def _finished(self, job) -> None:
         if id(job) in self.printed:
