@@ -162,6 +162,7 @@ def test_exit_code_is_the_worst_failure_after_finishing_the_rest(api_env, projec
     assert [results[n]["exit_code"] for n in (1, 2, 3, 4)] == [0, 5, 4, 0]
     assert len(all_metadata(memory_store_url)) == 2
     assert "exit 4: the prompt was rejected by the content policy" in err
+    assert "exit code 4: the API rejected some prompts, edit those entries" in err  # the summary (stderr with --json)
 
 
 @pytest.mark.parametrize("codes, worst", [([0, 0], 0), ([5, 4, 2], 4), ([2, 5], 5), ([3, 7, 6], 7), ([4, 1], 1),

@@ -25,6 +25,13 @@ HELP = "generate many images from a JSON Lines, CSV or TOML file"
 #: 5 a temporary failure that outlasted the retries (just run the file again);
 #: 2 bad input found at run time (a name taken in the store, over --budget).
 EXIT_SEVERITY = (7, 6, 3, 1, 4, 5, 2)
+ADVICE = {7: "paid-for images are kept locally, finish them with `blog-images recover`",
+          6: "the store could not be written, fix it and run again",
+          3: "check the API key, permissions and quota",
+          1: "an internal error, run again with -v and report it",
+          4: "the API rejected some prompts, edit those entries",
+          5: "temporary failures, run the same command again",
+          2: "some entries could not be started (name taken, over budget)"}
 
 
 def register(subparsers, add_common) -> None:
@@ -425,7 +432,8 @@ class BatchReporter:
         if interrupted:
             say("interrupted: run the same command again to finish only what is missing")
         elif exit_code:
-            say(f"exit code {exit_code} (worst failure; run again to retry the failed images)")
+            say(f"exit code {exit_code}: {ADVICE.get(exit_code, 'see the failures above')}; "
+                "a re-run only does the images not stored yet")
         out.flush()
 
 
