@@ -178,7 +178,7 @@ def _csv_entries(text: str, source: str) -> list[BatchEntry]:
             problems.append((start, f"{len(row)} cells but the header has {len(header)} columns"))
             continue
         # Empty cells are "not given", so command-line and config defaults apply.
-        values = {name: cell for name, cell in zip(header, row) if cell.strip() != ""}
+        values = {name: cell.strip() for name, cell in zip(header, row) if cell.strip() != ""}
         if "vars" in values:
             try:
                 values["vars"] = json.loads(values["vars"])

@@ -13,15 +13,18 @@ Two kinds of numbers, never mixed up:
 A model (or quality) we have no numbers for costs *unknown* (``None``), never
 zero: a budget cannot be kept with a guess of nothing.
 
-Sources, all read on :data:`PRICES_AS_OF`:
+Sources (table assembled on :data:`PRICES_AS_OF`):
 
-* https://platform.openai.com/docs/pricing (image generation per-image table
-  and token rates) and the model pages
-  https://developers.openai.com/api/docs/models/gpt-image-1-mini etc.
+* gpt-image-1, gpt-image-1.5, DALL-E 2 and 3: OpenAI's per-image table and
+  token rates on https://platform.openai.com/docs/pricing, as published in
+  2025 (gpt-image-1.5 since its December 2025 launch).
+* gpt-image-1-mini: its model page,
+  https://developers.openai.com/api/docs/models/gpt-image-1-mini.
 * gpt-image-2 token rates ($5 text in, $8 image in, $30 image out per 1M):
   not on a page we could read from OpenAI; as quoted from OpenAI's model page
   by https://xairouter.com/en/models/gpt-image-2/ and other resellers. Every
   gpt-image-2 number is therefore labelled an estimate.
+* chatgpt-image-latest: assumed to cost what gpt-image-1.5 costs (estimate).
 * gpt-image-2.5/2.6 (sunburst, flare): no price known to us: unknown.
 
 Prices change: check the pricing page before trusting a budget to the cent.
@@ -80,28 +83,27 @@ def _three_sizes(square: float, portrait: float, landscape: float) -> dict[str, 
 
 
 _GPT_IMAGE_1 = ModelPricing(
-    model="gpt-image-1", source=f"{PRICES_SOURCE} (published)", estimated=False,
+    model="gpt-image-1", source=PRICES_SOURCE, estimated=False,
     per_image={"low": _three_sizes(0.011, 0.016, 0.016), "medium": _three_sizes(0.042, 0.063, 0.063),
                "high": _three_sizes(0.167, 0.25, 0.25)},
     tokens=TokenRates(text_input=5.0, image_input=10.0, image_output=40.0),
 )
 _GPT_IMAGE_1_MINI = ModelPricing(
-    model="gpt-image-1-mini", source="https://developers.openai.com/api/docs/models/gpt-image-1-mini (published)",
+    model="gpt-image-1-mini", source="https://developers.openai.com/api/docs/models/gpt-image-1-mini",
     estimated=False,
     per_image={"low": _three_sizes(0.005, 0.006, 0.006), "medium": _three_sizes(0.011, 0.015, 0.015),
                "high": _three_sizes(0.036, 0.052, 0.052)},
     tokens=TokenRates(text_input=2.0, image_input=2.5, image_output=8.0),
 )
 _GPT_IMAGE_1_5 = ModelPricing(
-    model="gpt-image-1.5", source=f"{PRICES_SOURCE} (published)", estimated=False,
+    model="gpt-image-1.5", source=PRICES_SOURCE, estimated=False,
     per_image={"low": _three_sizes(0.009, 0.013, 0.013), "medium": _three_sizes(0.034, 0.05, 0.05),
                "high": _three_sizes(0.133, 0.2, 0.2)},
     tokens=TokenRates(text_input=5.0, image_input=8.0, image_output=32.0, text_output=10.0),
 )
 _GPT_IMAGE_2 = ModelPricing(
     model="gpt-image-2",
-    source="token rates as quoted from OpenAI's model page by https://xairouter.com/en/models/gpt-image-2/ "
-           "(estimate)",
+    source="OpenAI's rates as quoted by https://xairouter.com/en/models/gpt-image-2/",
     estimated=True, tokens=TokenRates(text_input=5.0, image_input=8.0, image_output=30.0),
 )
 
@@ -110,18 +112,18 @@ PRICES: dict[str, ModelPricing] = {
     "gpt-image-1": _GPT_IMAGE_1,
     "gpt-image-1-mini": _GPT_IMAGE_1_MINI,
     "gpt-image-1.5": _GPT_IMAGE_1_5,
-    # OpenAI lists it with gpt-image-1.5's prices; we have not verified it, hence "estimate".
+    # Not verified: assumed to cost what gpt-image-1.5 costs, hence "estimate".
     "chatgpt-image-latest": ModelPricing(
-        model="chatgpt-image-latest", source="assumed equal to gpt-image-1.5 (estimate)", estimated=True,
+        model="chatgpt-image-latest", source="assumed equal to gpt-image-1.5", estimated=True,
         per_image=_GPT_IMAGE_1_5.per_image, tokens=_GPT_IMAGE_1_5.tokens),
     "gpt-image-2": _GPT_IMAGE_2,
     "gpt-image-2-2026-04-21": _GPT_IMAGE_2,
     "dall-e-3": ModelPricing(
-        model="dall-e-3", source=f"{PRICES_SOURCE} (published)", estimated=False, default_quality="standard",
+        model="dall-e-3", source=PRICES_SOURCE, estimated=False, default_quality="standard",
         per_image={"standard": {"1024x1024": 0.04, "1024x1792": 0.08, "1792x1024": 0.08},
                    "hd": {"1024x1024": 0.08, "1024x1792": 0.12, "1792x1024": 0.12}}),
     "dall-e-2": ModelPricing(
-        model="dall-e-2", source=f"{PRICES_SOURCE} (published)", estimated=False, default_quality="standard",
+        model="dall-e-2", source=PRICES_SOURCE, estimated=False, default_quality="standard",
         per_image={"standard": {"256x256": 0.016, "512x512": 0.018, "1024x1024": 0.02}}),
 }
 
@@ -226,7 +228,7 @@ def actual_cost(request: "ImageRequest", usage: Mapping[str, Any] | None) -> Cos
         usd = (input_text * rates.text_input + input_images * rates.image_input
                + output_images * rates.image_output + output_text * rates.text_output) / 1e6
         basis = "estimate" if pricing.estimated else "usage"
-        return CostEstimate(usd, basis, f"tokens x {request.model} rates ({pricing.source}, {PRICES_AS_OF})")
+        return CostEstimate(usd, basis, f"tokens x {request.model} rates from {pricing.source}")
     if not pricing.tokens:  # billed per image (DALL-E): the published price is the actual cost
         quoted = estimate(request)
         return CostEstimate(quoted.usd, quoted.basis, quoted.note) if quoted.known else quoted

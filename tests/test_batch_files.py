@@ -171,3 +171,10 @@ def test_a_missing_or_binary_file_is_bad_input(tmp_path):
 def test_csv_with_a_byte_order_mark_from_a_spreadsheet():
     jobs = plan("\ufeffpost_id,section_id,prompt\n1,1,x\n", "csv")
     assert jobs[0].request.section.post_id == 1
+
+
+def test_csv_cells_written_by_hand_with_spaces_after_commas():
+    jobs = plan("post_id, section_id, prompt, size\n 53, 2, a cat on a mat, 1024x1024\n", "csv")
+    request = jobs[0].request
+    assert (request.section.post_id, request.section.section_id, request.prompt, request.size) == \
+           (53, 2, "a cat on a mat", "1024x1024")
