@@ -320,3 +320,31 @@ def test_the_key_never_appears_with_verbose_logging(api_env, project, memory_sto
     assert batch(str(file), "--store", memory_store_url, "-vv", "--json") == 0
     out, err = capsys.readouterr()
     assert TEST_KEY not in out + err
+
+
+def test_force_generates_stored_images_again(api_env, project, memory_store_url, capsys):
+    file = write_batch(project / "b.jsonl", 2)
+    assert batch(str(file), "--store", memory_store_url) == 0
+    assert batch(str(file), "--store", memory_store_url, "--force") == 0
+    assert len(api_env.requests) == 4 and len(all_metadata(memory_store_url)) == 4
+
+
+def test_a_filename_taken_by_another_image_is_caught_by_the_dry_run(api_env, project, capsys):
+    store = str(project / "static")
+    taken = project / "taken.jsonl"
+    taken.write_text('{"post_id": 53, "section_id": 1, "prompt": "something else", "filename": "hero"}\n')
+    assert batch(str(taken), "--store", store) == 0
+    capsys.readouterr()
+
+    assert batch(str(EXAMPLES / "batch.jsonl"), "--store", store, "--dry-run") == 2
+    out, err = capsys.readouterr()
+    assert "name taken" in out and "line 2: its filename already exists in the store" in err
+    assert len(api_env.requests) == 1
+
+    # The real run refuses that one (nothing overwritten) and does the rest.
+    assert batch(str(EXAMPLES / "batch.jsonl"), "--store", store, "--json") == 2
+    results = {r["line"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert results[2]["exit_code"] == 2 and "already exists" in results[2]["error"]["message"]
+    assert [results[n]["state"] for n in (3, 4, 5)] == ["stored"] * 3
+    hero = open_store(store).read_metadata(SectionRef(53, 1), "hero")
+    assert hero["prompt"] == "something else"
