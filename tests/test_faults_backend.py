@@ -8,7 +8,9 @@ variable ``BLOG_IMAGES_TEST_FAULT`` = ``TARGET:FAULT``:
 - FAULT: ``enospc-mid`` (the disk fills up after half the bytes),
   ``eacces-link`` (the bytes are written, then publishing the name is
   denied), ``eacces-open`` (no file can be created at all), ``slow=SECONDS``
-  (the write is let through after a pause: for interrupting a write).
+  (the write is let through after a pause: for interrupting a write),
+  ``stall-mid=SECONDS`` (half the bytes are in the temp file, then a pause:
+  for killing the process in the middle of a write).
 
 The failure happens inside the real ``write_new_file``, so its clean-up is
 what is tested. The subprocess finds the backend as a plugin: the
@@ -47,6 +49,12 @@ class _FaultyOs:
         return os.open(path, flags, mode, *args, **kwargs)
 
     def write(self, fd, data):
+        if self._fault.startswith("stall-mid="):
+            half = max(1, len(data) // 2)
+            written = os.write(fd, bytes(data[:half]))
+            os.fsync(fd)
+            time.sleep(float(self._fault.split("=", 1)[1]))
+            return written
         if self._fault == "enospc-mid":
             if self._written:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

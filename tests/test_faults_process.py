@@ -1,0 +1,88 @@
+"""Process side: Ctrl-C (SIGINT) and kills reaching a real ``blog-images`` process.
+
+Interrupted while the request is in flight: exit 130, nothing written, and
+running the same command again completes. Interrupted while a paid-for image
+is being written: the write is let finish (never half a pair), then exit 130.
+Killed outright in the middle of a write: no partial file is visible under the
+image's name (the leftover temp file is what ``blog-images doctor`` cleans).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from blog_images_tui.testing.fake_images_api import Reply
+from tests.test_faults_support import (FAULT_ENV, Cli, cli, faulty_backend, generate_args,  # noqa: F401 (fixtures)
+                                       pending_folders, raw_files, tree)
+
+pytestmark = pytest.mark.usefixtures("api_env")
+
+RAW = "content/posts/1/sections/2/raw"
+
+
+def wait_until(predicate, timeout: float = 20, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def test_sigint_during_a_generation_exits_130_and_a_rerun_completes(cli: Cli, fake_api, local_store_url):
+    fake_api.enqueue(Reply.delay(30, Reply.ok()))
+    running = cli.start(*generate_args(local_store_url, extra=("--filename", "hero")))
+    assert fake_api.wait_for_requests(1, timeout=30), "the request never reached the server"
+    interrupted_at = time.monotonic()
+    running.interrupt()
+    run = running.wait(timeout=20)
+    assert run.code == 130, run
+    assert time.monotonic() - interrupted_at < 10
+    assert "interrupted" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert [entry for entry in tree(local_store_url) if not entry.endswith("/")] == []
+    assert pending_folders(cli.workdir / "recovery") == []
+    # The server saw the client go away: no answer was delivered, nothing was paid for twice.
+    wait_until(lambda: fake_api.in_flight == 0, what="the server to drop the request")
+
+    run = cli.run(*generate_args(local_store_url, extra=("--filename", "hero")))
+    assert run.code == 0, run
+    assert raw_files(local_store_url) == ["hero.png", "hero_metadata.json"]
+    assert len(fake_api.requests) == 2
+
+
+def test_sigint_while_the_image_is_being_stored_lets_the_write_finish(cli: Cli, fake_api, faulty_backend,
+                                                                      local_store_url):
+    url = faulty_backend + local_store_url
+    running = cli.start(*generate_args(url, extra=("--filename", "hero")), env={FAULT_ENV: "image:slow=3"})
+    assert fake_api.wait_for_requests(1, timeout=30)
+    wait_until(lambda: fake_api.in_flight == 0, what="the answer")
+    time.sleep(0.8)  # the answer is decoded, verified and the (slow) image write has begun
+    running.interrupt()
+    run = running.wait(timeout=30)
+    assert run.code == 130, run
+    # Never half a pair: the image and its metadata both landed, complete.
+    assert raw_files(local_store_url) == ["hero.png", "hero_metadata.json"]
+    metadata = json.loads((Path(local_store_url) / RAW / "hero_metadata.json").read_text())
+    assert metadata["bytes"] == (Path(local_store_url) / RAW / "hero.png").stat().st_size
+    assert pending_folders(cli.workdir / "recovery") == []
+    assert len(fake_api.requests) == 1
+
+
+def test_a_process_killed_mid_write_leaves_no_partial_file_under_the_name(cli: Cli, fake_api, faulty_backend,
+                                                                          local_store_url):
+    url = faulty_backend + local_store_url
+    running = cli.start(*generate_args(url, extra=("--filename", "hero")), env={FAULT_ENV: "image:stall-mid=30"})
+    raw = Path(local_store_url) / RAW
+    wait_until(lambda: raw.is_dir() and any(p.name.startswith(".blog-images-tmp-") for p in raw.iterdir()),
+               what="the temp file")
+    running.proc.send_signal(signal.SIGKILL)
+    running.proc.wait(timeout=10)
+    names = raw_files(local_store_url)
+    assert "hero.png" not in names and "hero_metadata.json" not in names
+    [temp] = names
+    assert temp.startswith(".blog-images-tmp-hero.png.")
