@@ -76,10 +76,10 @@ class GenerateForm(VerticalScroll):
     def compose(self) -> ComposeResult:
         with Horizontal(classes="form-row"):
             yield Label("Post", classes="form-label")
-            yield Input(id="post-id", placeholder="53 or my-post", compact=True,
+            yield Input(id="post-id", placeholder="e.g. 53", compact=True,
                         validators=[CoreRule("post id")], validate_on=["changed", "submitted"])
             yield Label("Section", classes="form-label")
-            yield Input(id="section-id", placeholder="1", compact=True,
+            yield Input(id="section-id", placeholder="e.g. 2", compact=True,
                         validators=[CoreRule("section id")], validate_on=["changed", "submitted"])
         yield Static("", id="form-error", markup=False)
         yield Label("Prompt", classes="form-label")
@@ -91,7 +91,9 @@ class GenerateForm(VerticalScroll):
                          id="model", compact=True)
         with Horizontal(classes="form-row"):
             yield Label("Size", classes="form-label")
-            yield Select([], id="size", compact=True, allow_blank=True, prompt="size")
+            sizes = _sizes_for(MODELS[DEFAULT_MODEL])
+            yield Select([(s, s) for s in sizes], value=_default_size(MODELS[DEFAULT_MODEL], sizes), id="size",
+                         compact=True, allow_blank=False)
             yield Label("Quality", classes="form-label")
             yield Select([], id="quality", compact=True, allow_blank=True, prompt="default")
         with Horizontal(classes="form-row"):
@@ -111,10 +113,14 @@ class GenerateForm(VerticalScroll):
     # -- filling ------------------------------------------------------------
     def set_target(self, post_id: PostId | None, section_id: PostId | None = None) -> None:
         """Fill post and section ids from the tree (they stay editable)."""
+        post = self.query_one("#post-id", Input)
+        section = self.query_one("#section-id", Input)
         if post_id is not None:
-            self.query_one("#post-id", Input).value = str(post_id)
+            if section_id is None and post.value != str(post_id):
+                section.value = ""  # another post: its sections are not this one's
+            post.value = str(post_id)
         if section_id is not None:
-            self.query_one("#section-id", Input).value = str(section_id)
+            section.value = str(section_id)
 
     def reuse(self, section: SectionRef, metadata: dict[str, Any]) -> None:
         """Fill the form from an image's metadata: prompt and settings; a new filename is left blank."""

@@ -66,9 +66,10 @@ def _label(data: NodeData) -> Text:
 
 
 def _as_error(error: BaseException, what: str) -> BlogImagesError:
+    # The core wraps OSErrors; botocore's connection and credential errors are not OSErrors.
     if isinstance(error, BlogImagesError):
         return error
-    return StoreUnusable(f"cannot list {what}: {error_summary(error)}")
+    return StoreUnusable(f"cannot list {what}: {type(error).__name__}: {error_summary(error)}")
 
 
 class StoreTree(Tree[NodeData]):
@@ -115,7 +116,7 @@ class StoreTree(Tree[NodeData]):
                 sections = store.list_sections(section.post_id)
                 images = store.list_images(section)
             except Exception as error:  # noqa: BLE001 - reported, never raised into Textual
-                self.post_message(ErrorReported(_as_error(error, str(section))))
+                self.post_message(ErrorReported(_as_error(error, f"{store.url} ({section})")))
                 return
             self.post_message(SectionRevealed(store, section, posts, sections, images, select))
 
@@ -151,7 +152,7 @@ class StoreTree(Tree[NodeData]):
                 else:
                     return
             except Exception as error:  # noqa: BLE001
-                self.post_message(ListingFailed(store, node, _as_error(error, "the store")))
+                self.post_message(ListingFailed(store, node, _as_error(error, store.url)))
                 return
             self.post_message(ChildrenLoaded(store, node, items))
 
@@ -180,7 +181,7 @@ class StoreTree(Tree[NodeData]):
             return
         node = message.node
         node.remove_children()
-        self._placeholder(node, "cannot list: see the notification")
+        self._placeholder(node, "cannot list (r: retry)")
         if isinstance(node.data, (PostNode, SectionNode)):
             node.data.loaded = False
         self.post_message(ErrorReported(message.error))
