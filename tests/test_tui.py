@@ -114,7 +114,7 @@ async def test_refresh_shows_images_added_by_someone_else(memory_store_url):
 # -- generate -----------------------------------------------------------------------------
 async def test_generate_job_appears_then_is_stored_selected_and_previewed(memory_store_url, api_env):
     seed_store(memory_store_url)
-    api_env.set_latency(0.6)  # partial images arrive 0.2 s apart: time to draw them
+    api_env.set_latency(1.5)  # partial images arrive 0.5 s apart: time to draw them
     app = make_app(memory_store_url, preview="halfcell")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: tree_posts(app), what="posts listed")
@@ -156,7 +156,7 @@ async def test_generate_job_appears_then_is_stored_selected_and_previewed(memory
 
 
 async def test_several_jobs_queue_while_one_runs(memory_store_url, api_env):
-    api_env.set_latency(1.0)
+    api_env.set_latency(0.5)
     app = make_app(memory_store_url, preview="text", concurrency=1)
     async with app.run_test(size=SIZE) as pilot:
         await fill_form(pilot, post="1", section="1", prompt="one", filename="one")
@@ -243,7 +243,7 @@ async def test_opens_without_a_key_and_generate_says_a_key_is_required(memory_st
 
 
 async def test_cancel_a_running_job(memory_store_url, api_env):
-    api_env.enqueue(Reply.delay(3, Reply.ok()))
+    api_env.enqueue(Reply.delay(30, Reply.ok()))  # cancelled long before
     app = make_app(memory_store_url, preview="text")
     notes = record_notifications(app)
     async with app.run_test(size=SIZE) as pilot:
@@ -379,6 +379,37 @@ async def test_unusable_store_is_a_notification_not_a_crash(memory_store_url):
         await wait_for(pilot, lambda: app.screen.store is not None, what="a store open")
 
 
+async def test_unreachable_store_says_what_the_cli_says_and_stays_usable(tmp_path, capsys):
+    not_a_folder = tmp_path / "a-file"
+    not_a_folder.write_text("not a store")
+    app = make_app(str(not_a_folder), preview="text")
+    notes = record_notifications(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: notes, what="a notification")
+        assert "cannot list" in str(app.screen.query_one("#tree").root.children[0].label)
+        await pilot.press("g")  # still a working app
+        assert app.screen.query_one(TabbedContent).active == "generate-tab"
+    assert notes[0]["title"] == "Store unusable" and notes[0]["severity"] == "error"
+    capsys.readouterr()
+    assert await asyncio.to_thread(cli.main, ["ls", "--store", str(not_a_folder)]) == 6
+    assert capsys.readouterr().err.strip() == "error: " + notes[0]["message"]
+
+
+async def test_rate_limit_is_retried_then_reported(memory_store_url, api_env):
+    api_env.enqueue(*[Reply.rate_limited(0) for _ in range(3)])  # the first try and both retries
+    app = make_app(memory_store_url, preview="text")
+    notes = record_notifications(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await fill_form(pilot, post="3", section="1", prompt="busy")
+        await pilot.press("ctrl+s")
+        job = (await wait_for(pilot, lambda: jobs_of(app), what="the job"))[0]
+        await wait_for(pilot, lambda: job.state is JobState.FAILED, timeout=15, what="the job failed")
+        await wait_for(pilot, lambda: notes, what="a notification")
+    assert len(api_env.requests) == 3
+    assert notes[-1]["title"] == "Temporary failure"
+    assert notes[-1]["message"] == str(job.error) and notes[-1]["message"].startswith("rate limited")
+
+
 @pytest.mark.s3
 async def test_s3_store_browse_and_generate(s3_store_url, api_env):
     store = seed_store(s3_store_url)
@@ -403,7 +434,7 @@ async def test_s3_store_browse_and_generate(s3_store_url, api_env):
 
 # -- quitting -----------------------------------------------------------------------------------
 async def test_quit_with_a_running_job_asks_first(memory_store_url, api_env):
-    api_env.enqueue(Reply.delay(3, Reply.ok()))
+    api_env.enqueue(Reply.delay(30, Reply.ok()))  # cancelled long before
     app = make_app(memory_store_url, preview="text")
     async with app.run_test(size=SIZE) as pilot:
         await fill_form(pilot, post="5", section="1", prompt="slow", filename="slow")

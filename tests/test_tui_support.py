@@ -57,7 +57,8 @@ async def wait_for(pilot, condition: Callable[[], Any], *, timeout: float = 10.0
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await pilot.pause(0.05)
+        # A plain sleep lets the app's handlers run; pilot.pause() would also visit every widget.
+        await asyncio.sleep(0.03)
 
 
 def record_notifications(app) -> list[dict[str, Any]]:

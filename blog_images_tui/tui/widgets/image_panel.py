@@ -171,7 +171,7 @@ class ImagePanel(Vertical):
         else:
             width = height = None
         caption = (f"{width}x{height} · " if width and height else "") + message.summary
-        fallback = message.problem or f"{caption}\n(graphics preview off)"
+        fallback = message.problem or "graphics off (--preview text)"
         self.query_one(ImagePreview).show(message.picture, caption, fallback=fallback)
         self.query_one("#details", Static).update(
             describe(message.entry, message.metadata, message.image_path, message.link))
@@ -198,7 +198,7 @@ class ImagePanel(Vertical):
         if job_id != self.following_job:
             return
         self.frames_shown += 1
-        self.query_one(ImagePreview).show(picture, caption, fallback=f"{caption}\n(graphics preview off)")
+        self.query_one(ImagePreview).show(picture, caption, fallback="(graphics preview off)")
 
     def set_job_status(self, job_id: str, text: str) -> None:
         if job_id == self.following_job and not self.query_one(ImagePreview).has_picture:

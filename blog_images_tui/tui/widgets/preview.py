@@ -87,6 +87,7 @@ class ImagePreview(Vertical):
         self.has_picture = False
 
     def compose(self) -> ComposeResult:
+        self.set_class(self._image_class is None, "-text-only")
         with Container(id="picture-area"):
             yield Static("", id="picture-text", markup=False)
             if self._image_class is not None:
