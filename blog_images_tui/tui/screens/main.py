@@ -11,6 +11,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from textual import on, work
+from textual.worker import get_current_worker
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -29,7 +30,7 @@ from blog_images_tui.tui.messages import (ErrorReported, ImageDeleted, ImageLoad
 from blog_images_tui.tui.opener import open_local_file
 from blog_images_tui.tui.widgets.generate_form import GenerateForm
 from blog_images_tui.tui.widgets.image_panel import ImagePanel
-from blog_images_tui.tui.widgets.jobs_list import JobsList
+from blog_images_tui.tui.widgets.jobs_list import JobsList, stage_text
 from blog_images_tui.tui.widgets.preview import decode_preview
 from blog_images_tui.tui.widgets.store_tree import ImageNode, PostNode, SectionNode, StoreTree
 
@@ -152,6 +153,8 @@ class MainScreen(Screen):
             self.post_message(StoreOpenFailed(url or "", StoreUnusable(
                 f"cannot open store {url}: {error_summary(error)}")))
             return
+        if get_current_worker().is_cancelled:
+            return  # another switch was asked for meanwhile: that one wins
         self.post_message(StoreOpened(store))
 
     @on(StoreOpened)
@@ -377,7 +380,7 @@ class MainScreen(Screen):
                                      self.panel.query_one("#preview").target_pixels())
             return
         if event.kind in ("started", "stage"):
-            self.panel.set_job_status(job.id, f"{job.request.section}: {job.stage}…")
+            self.panel.set_job_status(job.id, f"{job.request.section}: {stage_text(job.stage)}…")
         elif event.kind == "stored" and job.result is not None:
             name = layout.image_name(job.result.filename, job.request.output_format)
             self.notify(f"Stored {name} in {job.request.section}", title="Image stored", markup=False)

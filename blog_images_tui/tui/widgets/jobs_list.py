@@ -27,12 +27,27 @@ STATE_STYLES = {
 }
 
 
+STAGE_WORDS = {
+    "queued": "starting",
+    "checking": "checking the store",
+    "waiting": "waiting its turn",
+    "generating": "generating",
+    "retrying": "retrying",
+    "storing": "storing",
+}
+
+
+def stage_text(stage: str) -> str:
+    """The engine's stage name in words (unknown ones, like "retry in 3s", as they are)."""
+    return STAGE_WORDS.get(stage, stage)
+
+
 def job_progress(job: Job, now: float | None = None) -> str:
     """The short progress text of a job's row. Only running jobs show a clock."""
     if job.state is JobState.RUNNING:
         now = time.monotonic() if now is None else now
         elapsed = max(0.0, now - job.started_at) if job.started_at else 0.0
-        return f"{job.stage} {elapsed:.0f}s"
+        return f"{stage_text(job.stage)} {elapsed:.0f}s"
     if job.state is JobState.QUEUED:
         return "waiting for a slot"
     if job.state is JobState.STORED and job.result is not None:
