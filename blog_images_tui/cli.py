@@ -107,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in argv
     verbose = 0
+    logging_configured = False
     try:
         args = build_parser().parse_args(argv)
         verbose = getattr(args, "verbose", 0) or 0
@@ -114,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from blog_images_tui.logs import configure_logging
 
             configure_logging(verbose, getattr(args, "log_file", None))
+            logging_configured = True
         if args.command is None:
             from blog_images_tui.commands.tui import run as run_tui
 
@@ -139,6 +141,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print_json({"ok": False, "error": {"type": type(error).__name__, "message": redact(str(error))[:300],
                                                "exit_code": int(ExitCode.INTERNAL)}})
         return int(ExitCode.INTERNAL)
+    finally:
+        if logging_configured:  # main() may run in-process (tests, other programs): leave no handlers
+            from blog_images_tui.logs import reset_logging
+
+            reset_logging()
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from blog_images_tui.errors import AuthConfigError, BadInput, BlogImagesError, E
 from blog_images_tui.generation import ClientSettings, ImageGenerator, ImageRequest
 from blog_images_tui.ids import SectionRef
 from blog_images_tui.pacing import Pacing
-from blog_images_tui.service import generate_into_store
+from blog_images_tui.service import StoredThenCancelled, generate_into_store
 from blog_images_tui.storage import Store, StoredImage
 
 log = logging.getLogger("blog_images.jobs")
@@ -365,6 +365,10 @@ class JobEngine:
                     check_store=False, pacing=self.pacing)
                 job.state, job.stage = JobState.STORED, "stored"
                 job.cost_usd = job.result.metadata.get("cost_usd")
+        except StoredThenCancelled as landed:
+            # Cancelled while the paid-for image was being written: it was written.
+            job.result, job.state, job.stage = landed.stored, JobState.STORED, "stored"
+            job.cost_usd = landed.stored.metadata.get("cost_usd")
         except asyncio.CancelledError:
             job.state, job.stage = JobState.CANCELLED, "cancelled"
             job.error = Interrupted("cancelled")

@@ -35,3 +35,12 @@ def configure_logging(verbosity: int = 0, log_file: str | None = None, *, stream
     # The SDK and botocore are chatty; show them only at -vv or in the log file.
     for noisy in ("openai", "httpx", "httpx2", "httpcore", "botocore", "s3fs", "aiobotocore", "urllib3", "fsspec"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if (verbosity >= 2 or log_file) else logging.WARNING)
+
+
+def reset_logging() -> None:
+    """Remove the handlers :func:`configure_logging` added (in-process callers, tests)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_blog_images", False):
+            root.removeHandler(handler)
+            handler.close()

@@ -83,8 +83,18 @@ async def store_generated(request: ImageRequest, store: Store, generated) -> Sto
                         recovery_path=str(folder),
                         hint=f"finish with: blog-images recover --store {store.url}") from None
     if cancelled:
-        raise asyncio.CancelledError
+        # The image landed (with its metadata) although the caller was cancelled:
+        # say so, so nobody reports a stored image as lost or cancelled.
+        raise StoredThenCancelled(stored)
     return stored
+
+
+class StoredThenCancelled(asyncio.CancelledError):
+    """Cancellation that arrived while a paid-for image was being stored; it was stored."""
+
+    def __init__(self, stored: StoredImage) -> None:
+        super().__init__(f"cancelled after storing {stored.image_path}")
+        self.stored = stored
 
 
 def _failure_reason(request: ImageRequest, error: BaseException) -> str:
