@@ -12,6 +12,7 @@ from typing import Any
 
 from textual.app import App
 from textual.binding import Binding
+from textual.command import CommandPalette
 
 from blog_images_tui.errors import BlogImagesError
 from blog_images_tui.generation import ClientSettings
@@ -68,6 +69,12 @@ class BlogImagesApp(App[None]):
 
             self._pacing = Pacing(max_retries=self.client_settings.max_retries, rpm=self.config.rpm)
         return self._pacing
+
+    def action_command_palette(self) -> None:
+        # The same palette, telling that a store URL can be typed into it.
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            self.push_screen(CommandPalette(placeholder="Search for commands, or type a store URL…",
+                                            id="--command-palette"))
 
     def get_default_screen(self) -> MainScreen:
         return MainScreen()

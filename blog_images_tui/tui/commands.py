@@ -25,7 +25,8 @@ class StoreCommands(Provider):
         commands: list[tuple[str, Callable[[], object], str]] = []
         if hasattr(screen, "action_switch_store"):
             commands.append(("Switch store…", screen.action_switch_store, "type the URL of another store"))
-            for url in getattr(self.app, "recent_stores", [])[-5:]:
+            current = getattr(getattr(screen, "store", None), "url", None)
+            for url in [u for u in getattr(self.app, "recent_stores", []) if u != current][-5:]:
                 commands.append((f"Switch store to {url}", partial(screen.switch_store, url), STORE_URL_HELP))
             commands += [
                 ("Refresh the store tree", screen.action_refresh, "list posts, sections and images again"),

@@ -239,7 +239,7 @@ class StoreTree(Tree[NodeData]):
             _ = self.last_line  # build the lines so the first node knows its line number
             self.move_cursor(node.children[0])
         if not items:
-            empty = {None: "no posts yet: press g to generate one", PostNode: "no sections",
+            empty = {None: "no posts yet (g: generate)", PostNode: "no sections",
                      SectionNode: "no images"}
             self._placeholder(node, empty.get(type(node.data) if node.data else None, "empty"))
 
