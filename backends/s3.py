@@ -15,6 +15,7 @@ from typing import Any
 from fsspec import AbstractFileSystem
 
 from blog_images_tui.backend import Backend
+from blog_images_tui.secrets import register_secret
 
 
 class S3Backend(Backend):
@@ -27,6 +28,11 @@ class S3Backend(Backend):
         import s3fs  # heavy (botocore): imported only when an S3 store is used
 
         opts = self.options
+        # botocore logs requests at DEBUG (-vv, --log-file): make sure its secrets are redacted.
+        for secret in (opts.get("secret"), opts.get("token"), os.environ.get("AWS_SECRET_ACCESS_KEY"),
+                       os.environ.get("AWS_SESSION_TOKEN"), os.environ.get("AWS_SECURITY_TOKEN")):
+            if secret and len(secret) >= 16:  # real ones are 40+ characters; never redact a word
+                register_secret(secret)
         client_kwargs: dict[str, Any] = {}
         endpoint = opts.get("endpoint_url") or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
         if opts.get("region"):

@@ -20,6 +20,7 @@ from typing import Any
 
 from blog_images_tui import layout
 from blog_images_tui.ids import SectionRef, parse_filename, parse_id
+from blog_images_tui.secrets import redact
 from blog_images_tui.storage import Store, StoredImage, encode_metadata
 
 RECOVERY_ENV = "BLOG_IMAGES_RECOVERY_DIR"
@@ -71,7 +72,7 @@ def keep_for_recovery(*, store_url: str, store_options: dict[str, Any], section:
         "section_id": section.section_id,
         "filename": filename,
         "output_format": output_format,
-        "reason": reason,
+        "reason": redact(reason),  # error text: may quote a key or a signed URL
         "saved_at": datetime.now(timezone.utc).isoformat(),
     }
     last_error: OSError | None = None

@@ -21,6 +21,8 @@ _lock = threading.Lock()
 _secrets: set[str] = set()
 # Anything that looks like an OpenAI key, even one we never saw (a server may echo another).
 _KEY_SHAPE = re.compile(r"sk-[A-Za-z0-9_\-]{8,}")
+# AWS session tokens travel in a header (and in signed URLs) that botocore logs at DEBUG.
+_AWS_TOKEN = re.compile(r"(?i)(x-amz-security-token['\"]?\s*[:=]\s*b?['\"]?)[A-Za-z0-9/+=%_\-]{8,}")
 
 
 def register_secret(value: str | None) -> None:
@@ -39,6 +41,7 @@ def redact(text: str) -> str:
     for secret in known:
         if secret in text:
             text = text.replace(secret, REDACTED)
+    text = _AWS_TOKEN.sub(lambda match: match[1] + REDACTED, text)
     return _KEY_SHAPE.sub(REDACTED, text)
 
 

@@ -10,7 +10,11 @@ variable ``BLOG_IMAGES_TEST_FAULT`` = ``TARGET:FAULT``:
   denied), ``eacces-open`` (no file can be created at all), ``slow=SECONDS``
   (the write is let through after a pause: for interrupting a write),
   ``stall-mid=SECONDS`` (half the bytes are in the temp file, then a pause:
-  for killing the process in the middle of a write).
+  for killing the process in the middle of a write), ``raise-key`` (an error
+  whose message carries the API key from the environment: redaction tests).
+
+TARGET ``open`` with ``raise-key`` makes opening the store itself fail with a
+``RuntimeError`` (not an ``OSError``): an internal error.
 
 The failure happens inside the real ``write_new_file``, so its clean-up is
 what is tested. The subprocess finds the backend as a plugin: the
@@ -77,10 +81,17 @@ class FaultyLocalBackend(LocalBackend):
     name = "faulty"
     protocols = ("faulty",)
 
+    def filesystem(self, url: str):
+        if os.environ.get(FAULT_ENV) == "open:raise-key":
+            raise RuntimeError(f"backend exploded with token={os.environ.get('OPENAI_AUTH_TOKEN')}")
+        return super().filesystem(url)
+
     def write_new(self, fs, path: str, data: bytes, content_type: str) -> None:
         target, _, fault = os.environ.get(FAULT_ENV, "").partition(":")
         if target != _target_of(path) or not fault:
             return write_new_file(Path(path), data)
+        if fault == "raise-key":
+            raise OSError(errno.EIO, f"write refused for Bearer {os.environ.get('OPENAI_AUTH_TOKEN')}")
         if fault.startswith("slow="):
             time.sleep(float(fault.split("=", 1)[1]))
             return write_new_file(Path(path), data)
