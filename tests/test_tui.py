@@ -395,6 +395,27 @@ async def test_unreachable_store_says_what_the_cli_says_and_stays_usable(tmp_pat
     assert capsys.readouterr().err.strip() == "error: " + notes[0]["message"]
 
 
+async def test_a_store_that_comes_back_takes_the_next_job(tmp_path, api_env):
+    root = tmp_path / "static"
+    root.write_text("a file where the store folder should be")
+    app = make_app(str(root), preview="text")
+    async with app.run_test(size=SIZE) as pilot:
+        await fill_form(pilot, post="4", section="1", prompt="first", filename="first")
+        await pilot.press("ctrl+s")
+        first = (await wait_for(pilot, lambda: jobs_of(app), what="the first job"))[0]
+        await wait_for(pilot, lambda: first.state is JobState.FAILED, what="the first job failed")
+        assert first.error.title == "Store unusable" and api_env.requests == []
+
+        root.unlink()
+        root.mkdir()  # the store is back
+        form = app.screen.query_one("#form")
+        form.query_one("#filename", Input).value = "second"
+        form.action_submit()
+        second = await wait_for(pilot, lambda: len(jobs_of(app)) == 2 and jobs_of(app)[1], what="the second job")
+        await wait_for(pilot, lambda: second.state is JobState.STORED, what="the second job stored")
+    assert (root / "content/posts/4/sections/1/raw/second.png").is_file()
+
+
 async def test_rate_limit_is_retried_then_reported(memory_store_url, api_env):
     api_env.enqueue(*[Reply.rate_limited(0) for _ in range(3)])  # the first try and both retries
     app = make_app(memory_store_url, preview="text")

@@ -63,6 +63,8 @@ class MainScreen(Screen):
         super().__init__()
         self.store: Store | None = None
         self.engines: dict[int, JobEngine] = {}
+        #: engines no longer given new jobs (see _job_changed); their running jobs still finish
+        self.retired_engines: list[JobEngine] = []
         self._preview_timer = None
         self._pending_entry: ImageEntry | None = None
         self._binding_state: tuple = ()
@@ -365,7 +367,7 @@ class MainScreen(Screen):
 
     @on(JobsList.CancelRequested)
     def _cancel(self, message: JobsList.CancelRequested) -> None:
-        for engine in self.engines.values():
+        for engine in self.all_engines():
             if engine.cancel(message.job.id):
                 return
 
@@ -388,6 +390,12 @@ class MainScreen(Screen):
                 self.tree.reload_section(job.request.section, select=name)
         elif event.kind == "failed" and job.error is not None:
             self.app.report_error(job.error)
+            if isinstance(job.error, StoreUnusable):
+                # The engine remembers a failed store check for its lifetime: the next job gets a
+                # fresh engine, so it checks again once the store is back.
+                engine = self.engines.pop(id(message.store), None)
+                if engine is not None:
+                    self.retired_engines.append(engine)
             self.panel.set_job_status(job.id, f"Failed: {job.error}")
         elif event.kind == "cancelled":
             self.notify(f"Cancelled the job for {job.request.section}", title="Cancelled", markup=False)
@@ -426,13 +434,16 @@ class MainScreen(Screen):
             tab.label = label
 
     def active_jobs(self) -> list[Job]:
-        return [job for engine in self.engines.values() for job in engine.jobs if not job.state.finished]
+        return [job for engine in self.all_engines() for job in engine.jobs if not job.state.finished]
+
+    def all_engines(self) -> list[JobEngine]:
+        return [*self.engines.values(), *self.retired_engines]
 
     async def on_unmount(self) -> None:
         await self.shutdown()
 
     async def shutdown(self) -> None:
         """Cancel what is still running (a paid-for image being stored still lands) and close clients."""
-        engines, self.engines = list(self.engines.values()), {}
+        engines, self.engines, self.retired_engines = self.all_engines(), {}, []
         for engine in engines:
             await engine.aclose()
