@@ -118,7 +118,8 @@ class JobEngine:
     running ones; otherwise it fails with :class:`BudgetRefused` without an
     API call. With ``fail_fast_on_auth`` (the default) the first
     authentication or quota error fails the jobs not yet sent the same way,
-    instead of sending every one of them to be refused.
+    instead of sending every one of them to be refused, until the engine is
+    idle again.
     """
 
     def __init__(self, store: Store, settings: ClientSettings, *, concurrency: int = 2, rpm: float | None = None,
@@ -180,6 +181,8 @@ class JobEngine:
             # must not trust them once idle: images may have been added or deleted since.
             self._section_names.clear()
             self._claimed_names.clear()
+            # and a later submission may find the key or the quota fixed: try again.
+            self._fatal = None
 
     def cancel(self, job_id: str) -> bool:
         """Cancel a queued or running job. A paid-for image being stored still lands."""

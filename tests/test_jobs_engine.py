@@ -343,3 +343,25 @@ def test_events_follow_a_job_from_queued_to_stored(api_env, memory_store_url):
     assert kinds[0] == "queued" and kinds[1] == "started" and kinds[-1] == "stored"
     assert "stage" in kinds
     assert jobs[0].started_at <= jobs[0].finished_at and jobs[0].elapsed_s > 0
+
+
+def test_after_an_auth_failure_the_next_wave_tries_again(api_env, memory_store_url):
+    # The TUI's engine lives long: a quota topped up or a key fixed on the server
+    # side must not leave it refusing everything forever.
+    api_env.enqueue(Reply.error(401, code="invalid_api_key"))
+
+    async def go():
+        engine = JobEngine(open_store(memory_store_url), client_settings(), concurrency=1)
+        try:
+            first = [engine.submit(r) for r in requests_for(2)]
+            await engine.join()
+            later = engine.submit(requests_for(3)[2])
+            await engine.join()
+            return first, later
+        finally:
+            await engine.aclose()
+
+    first, later = asyncio.run(go())
+    assert [job.exit_code for job in first] == [ExitCode.AUTH_CONFIG] * 2
+    assert later.state is JobState.STORED
+    assert len(api_env.requests) == 2  # the refused one, then the later one; not the second of the first wave
