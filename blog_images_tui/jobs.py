@@ -247,7 +247,15 @@ class JobEngine:
         # One write probe per engine, shared by every job; a failure fails them all alike.
         if self._store_checked is None:
             self._store_checked = asyncio.ensure_future(asyncio.to_thread(self.store.check_writable))
-        await asyncio.shield(self._store_checked)
+        checking = self._store_checked
+        try:
+            await asyncio.shield(checking)
+        except Exception:
+            # Jobs waiting on this check fail with it; a later job (a long TUI
+            # session, the store back up) checks again instead of failing forever.
+            if self._store_checked is checking:
+                self._store_checked = None
+            raise
 
     async def _names_in(self, section: SectionRef) -> set[str]:
         # One listing per section per run, shared by the jobs that go there.

@@ -91,8 +91,8 @@ class Store:
             return self.fs.ls(path, detail=True)
         except FileNotFoundError:
             return []
-        except (OSError, ValueError) as error:
-            raise StoreUnusable(f"cannot list {self.display_path(relative)}: {error}") from None
+        except Exception as error:  # botocore's connection/credential errors are not OSErrors
+            raise StoreUnusable(f"cannot list {self.display_path(relative)}: {describe_store_error(error)}") from None
 
     def _child_ids(self, relative: str) -> list[PostId]:
         ids = []
@@ -147,8 +147,8 @@ class Store:
             return self.fs.cat_file(self._abs(relative))
         except FileNotFoundError:
             raise
-        except (OSError, ValueError) as error:
-            raise StoreUnusable(f"cannot read {self.display_path(relative)}: {error}") from None
+        except Exception as error:
+            raise StoreUnusable(f"cannot read {self.display_path(relative)}: {describe_store_error(error)}") from None
 
     def read_image(self, section: SectionRef, image_name: str) -> bytes:
         stem, _, ext = image_name.rpartition(".")
@@ -165,8 +165,8 @@ class Store:
     def exists(self, relative: str) -> bool:
         try:
             return self.fs.exists(self._abs(relative))
-        except (OSError, ValueError) as error:
-            raise StoreUnusable(f"cannot reach {self.display_path(relative)}: {error}") from None
+        except Exception as error:
+            raise StoreUnusable(f"cannot reach {self.display_path(relative)}: {describe_store_error(error)}") from None
 
     def name_taken(self, section: SectionRef, filename: str, output_format: str) -> bool:
         """True if the image or its metadata already exists (one listing)."""
@@ -222,6 +222,8 @@ class Store:
                 self.fs.rm_file(self._abs(rel))
             except FileNotFoundError:
                 pass
+            except Exception as error:
+                raise StoreUnusable(f"cannot delete {self.display_path(rel)}: {describe_store_error(error)}") from None
 
 
 class MetadataWriteFailed(Exception):
@@ -240,6 +242,13 @@ def encode_metadata(metadata: dict[str, Any]) -> bytes:
 def error_summary(error: BaseException) -> str:
     text = str(error) or type(error).__name__
     return text.splitlines()[0][:300]
+
+
+def describe_store_error(error: BaseException) -> str:
+    """One line for a store failure; names the type when it is not a plain OS error."""
+    if isinstance(error, (OSError, ValueError)):
+        return error_summary(error)
+    return f"{type(error).__name__}: {error_summary(error)}"
 
 
 def _modified(entry: dict[str, Any]) -> float | None:

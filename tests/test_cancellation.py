@@ -54,3 +54,41 @@ def test_job_cancelled_while_storing_ends_stored_and_a_rerun_skips_it(api_env, m
     sent = len(api_env.requests)
     assert asyncio.run(rerun()).state is JobState.SKIPPED
     assert len(api_env.requests) == sent
+
+
+def test_engine_checks_the_store_again_after_an_outage(api_env, tmp_path):
+    """A long-lived engine (the TUI) must not fail every later job after one store outage."""
+    from tests.conftest import files_under
+
+    root = tmp_path / "static"
+    root.write_text("not a folder yet")  # the store is unusable
+    request = ImageRequest(prompt="a lighthouse", section=SectionRef(1, 1), size="1024x1024")
+
+    async def go():
+        engine = JobEngine(open_store(str(root)), client_settings(), concurrency=1)
+        first = engine.submit(request)
+        await engine.join()
+        root.unlink()
+        root.mkdir()  # the store is back
+        second = engine.submit(request)
+        await engine.join()
+        await engine.aclose()
+        return first, second
+
+    first, second = asyncio.run(go())
+    assert first.state is JobState.FAILED and first.error.exit_code == 6
+    assert second.state is JobState.STORED
+    assert len(files_under(root)) == 2
+    assert len(api_env.requests) == 1  # the failed job never reached the API
+
+
+def test_store_errors_that_are_not_os_errors_become_store_unusable(monkeypatch):
+    """botocore's EndpointConnectionError is not an OSError: it must still be exit 6, not an internal error."""
+    import pytest
+
+    from blog_images_tui.errors import StoreUnusable
+
+    store = open_store("s3://some-bucket/blog", endpoint_url="http://127.0.0.1:9")  # nothing listens on port 9
+    with pytest.raises(StoreUnusable) as caught:
+        store.list_posts()
+    assert "cannot list" in str(caught.value) and caught.value.exit_code == 6
