@@ -122,8 +122,8 @@ def parse_config(text: str, source: str) -> tuple[Defaults, dict[str, PromptTemp
 def _read_local(path: Path) -> str | None:
     try:
         return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
+    except (FileNotFoundError, NotADirectoryError):
+        return None  # no file there (a broken store path is reported by the store check)
     except UnicodeDecodeError:
         raise BadInput(f"{path}: not UTF-8 text") from None
     except OSError as error:

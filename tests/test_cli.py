@@ -209,3 +209,16 @@ def test_examples_run(api_env, local_store_url, script):
     assert result.returncode == 0, result.stderr
     assert "stored " in result.stdout
     assert len(files_under(local_store_url)) == 2
+
+
+def test_generate_takes_defaults_from_the_project_config_and_flags_win(api_env, tmp_path):
+    store = tmp_path / "static"
+    store.mkdir()
+    # The project file sits beside a local store's folder (not published with it).
+    (tmp_path / "blog-images.toml").write_text('[defaults]\nquality = "low"\nformat = "webp"\nsize = "1024x1024"\n')
+    result = run_cli(*gen(str(store), "--json"), cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    meta = json.loads(result.stdout)["metadata"]
+    assert (meta["quality"], meta["output_format"], meta["size"]) == ("low", "webp", "1024x1024")
+    flagged = json.loads(run_cli(*gen(str(store), "--json", "--format", "png"), cwd=str(tmp_path)).stdout)
+    assert flagged["metadata"]["output_format"] == "png" and flagged["metadata"]["quality"] == "low"

@@ -9,13 +9,13 @@ HELP = "generate one image and store it with its metadata"
 
 def add_generation_options(parser: argparse.ArgumentParser) -> None:
     """Model and API options shared by ``generate`` and ``batch``."""
-    parser.add_argument("--model", default="gpt-image-2", help="image model (default: gpt-image-2; "
+    parser.add_argument("--model", help="image model (default: config, else gpt-image-2; "
                         "see `blog-images models`)")
     parser.add_argument("--size", help="WIDTHxHEIGHT or auto (default: 1792x1024 where the model takes it)")
     parser.add_argument("--quality", help="auto, low, medium, high (model dependent)")
     parser.add_argument("--style", help="vivid or natural (dall-e-3 only; GPT image models reject it)")
-    parser.add_argument("--format", dest="output_format", default="png", choices=("png", "jpeg", "webp"),
-                        help="image format (default: png)")
+    parser.add_argument("--format", dest="output_format", choices=("png", "jpeg", "webp"),
+                        help="image format (default: config, else png)")
     parser.add_argument("--background", choices=("auto", "opaque", "transparent"),
                         help="background (GPT image models; transparent needs png or webp)")
     parser.add_argument("--api-key", help="OpenAI API key (prefer OPENAI_AUTH_TOKEN: a flag is visible in `ps`)")
@@ -63,17 +63,29 @@ def run(args: argparse.Namespace) -> int:
     from blog_images_tui.ids import SectionRef
     from blog_images_tui.service import generate_into_store
 
+    from blog_images_tui.config import load_config
+    from blog_images_tui.models import DEFAULT_MODEL
+
     # Validate everything local first: bad input never costs a request.
-    prompt, store = _prompt_from_args(args)
+    section = SectionRef.parse(args.post_id, args.section_id)
+    store = open_store_from_args(args)
+    config = load_config(store)
+    prompt = _prompt_from_args(args, config)
+    # The command line wins, then the config files' [defaults], then built-in defaults.
+    conf = config.defaults
+
+    def pick(name: str, builtin=None):
+        value = getattr(args, name)
+        return value if value is not None else getattr(conf, name) if getattr(conf, name) is not None else builtin
+
     request = ImageRequest(
-        prompt=prompt, section=SectionRef.parse(args.post_id, args.section_id), filename=args.filename,
-        model=args.model, size=args.size, quality=args.quality, style=args.style,
-        output_format=args.output_format, background=args.background,
+        prompt=prompt, section=section, filename=args.filename,
+        model=pick("model", DEFAULT_MODEL), size=pick("size"), quality=pick("quality"), style=pick("style"),
+        output_format=pick("output_format", "png"), background=pick("background"),
     ).validated()
     for message in request.warnings:
         warn(message)
     settings = settings_from_args(args)
-    store = store or open_store_from_args(args)
 
     async def go():
         async with ImageGenerator(settings) as generator:
@@ -92,9 +104,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _prompt_from_args(args: argparse.Namespace):
-    """(prompt, store opened to find the templates or None) from --prompt or --template/--var."""
-    from blog_images_tui.cli import open_store_from_args
+def _prompt_from_args(args: argparse.Namespace, config) -> str:
+    """The prompt, from --prompt or --template/--var (templates from the loaded config)."""
     from blog_images_tui.errors import BadInput
     from blog_images_tui.templates import parse_vars
 
@@ -104,12 +115,9 @@ def _prompt_from_args(args: argparse.Namespace):
             raise BadInput("give --prompt, or --template NAME with --var NAME=VALUE")
         if values:
             raise BadInput("--var needs --template")
-        return args.prompt, None
+        return args.prompt
     if args.prompt is not None:
         raise BadInput("give --prompt or --template, not both")
-    from blog_images_tui.config import load_config
     from blog_images_tui.templates import find_template
 
-    store = open_store_from_args(args)
-    config = load_config(store)
-    return find_template(config.templates, args.template, sources=config.searched).render(values), store
+    return find_template(config.templates, args.template, sources=config.searched).render(values)
