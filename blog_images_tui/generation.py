@@ -12,6 +12,7 @@ key-free messages and the documented exit codes.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import ipaddress
@@ -104,9 +105,11 @@ class ImageGenerator:
             )
         self.settings = settings
         self._client = None
+        self._client_building: asyncio.Future | None = None
 
     @property
     def client(self):
+        """The SDK client, built on first use (blocking: async code awaits :meth:`ready`)."""
         if self._client is None:
             from openai import AsyncOpenAI  # heavy: imported on first use
 
@@ -120,7 +123,33 @@ class ImageGenerator:
             )
         return self._client
 
+    async def ready(self):
+        """The SDK client, imported and built in a worker thread the first time.
+
+        The first import of ``openai`` takes 1-2 s (about a thousand modules)
+        and building the client ~0.1 s: done on the event loop, that would
+        freeze every other job, and the TUI, meanwhile. Concurrent callers
+        share one build.
+        """
+        if self._client is not None:
+            return self._client
+        building = self._client_building
+        if building is None:
+            building = self._client_building = asyncio.ensure_future(asyncio.to_thread(lambda: self.client))
+        try:
+            return await asyncio.shield(building)
+        except Exception:
+            if self._client_building is building:
+                self._client_building = None  # the next call tries again
+            raise
+
     async def aclose(self) -> None:
+        building, self._client_building = self._client_building, None
+        if building is not None and not building.done():
+            try:
+                await building  # a client still being built is closed too, not leaked
+            except Exception:
+                pass
         if self._client is not None:
             await self._client.close()
             self._client = None
@@ -153,7 +182,7 @@ class ImageGenerator:
         params = self._params(request)
         spec = MODELS.get(request.model)
         stream = bool(on_partial and request.partial_images and (spec is None or spec.can_stream))
-        client = self.client  # built (and the SDK imported) outside the timed part
+        client = await self.ready()  # built (and the SDK imported) outside the timed part
         started = time.monotonic()
         log.info("generating: model=%s size=%s quality=%s format=%s stream=%s", request.model,
                  request.size, request.quality, request.output_format, stream)
