@@ -11,6 +11,7 @@ import asyncio
 import re
 
 import pytest
+from textual.command import CommandList, CommandPalette
 from textual.widgets import DataTable, Input, Select, TabbedContent, TextArea
 
 from blog_images_tui import cli
@@ -42,6 +43,15 @@ def make_app(*args, **kwargs):
 
 def tree_posts(app) -> list[str]:
     return [str(node.label) for node in app.screen.query_one("#tree").root.children]
+
+
+def palette_hits(app) -> list[str]:
+    """The command palette's hits, best first (empty when it is not open)."""
+    if not isinstance(app.screen, CommandPalette):
+        return []
+    hits = app.screen.query_one(CommandList)
+    prompts = (hits.get_option_at_index(i).prompt for i in range(hits.option_count))
+    return [getattr(prompt, "plain", str(prompt)).split("\n")[0] for prompt in prompts]  # the hit, not its help
 
 
 def jobs_of(app):
@@ -134,8 +144,12 @@ async def test_generate_job_appears_then_is_stored_selected_and_previewed(memory
         job = (await wait_for(pilot, lambda: jobs_of(app), what="the job in the jobs list"))[0]
         panel = app.screen.query_one("#image-panel")
         assert panel.following_job == job.id
-        await wait_for(pilot, lambda: job.state is JobState.STORED, timeout=15, what="the job stored")
-        assert rows_seen[0] == "queued" and "running" in rows_seen and rows_seen[-1] == "stored"
+        # Wait for what the user sees, not for the engine: the engine marks the job stored first and
+        # its "stored" event reaches the jobs list a message later (on a loaded machine, much later).
+        await wait_for(pilot, lambda: rows_seen and rows_seen[-1] == "stored", what="the row saying stored")
+        assert job.state is JobState.STORED
+        # A row shows the job's state when the event is handled: "queued" unless it had already started.
+        assert rows_seen[0] in ("queued", "running") and "running" in rows_seen
 
         # The new post appears in the tree with the image selected and previewed.
         tree = app.screen.query_one("#tree")
@@ -172,7 +186,7 @@ async def test_several_jobs_queue_while_one_runs(memory_store_url, api_env):
         assert states.count(JobState.RUNNING) <= 1 and JobState.QUEUED in states
         tab = app.screen.query_one(TabbedContent).get_tab("jobs-tab")
         assert "active" in str(tab.label)
-        await wait_for(pilot, lambda: all(job.state is JobState.STORED for job in jobs), timeout=20,
+        await wait_for(pilot, lambda: all(job.state is JobState.STORED for job in jobs), timeout=60,
                        what="all three stored")
         assert api_env.max_concurrent == 1
     names = [e.image_name for e in open_store(memory_store_url).list_images(SectionRef(1, 1))]
@@ -188,7 +202,7 @@ async def test_rejected_prompt_notifies_with_the_cli_words(memory_store_url, api
         await fill_form(pilot, post="3", section="1", prompt="refused")
         await pilot.press("ctrl+s")
         job = (await wait_for(pilot, lambda: jobs_of(app), what="the job"))[0]
-        await wait_for(pilot, lambda: job.state is JobState.FAILED, timeout=10, what="the job failed")
+        await wait_for(pilot, lambda: job.state is JobState.FAILED, what="the job failed")
         errors = await wait_for(pilot, lambda: [n for n in notes if n["severity"] == "error"], what="a notification")
         await pilot.press("j")
         details = widget_text(app.screen.query_one("#job-details"))
@@ -256,7 +270,7 @@ async def test_cancel_a_running_job(memory_store_url, api_env):
         table = app.screen.query_one("#jobs-table", DataTable)
         assert app.focused is table
         await pilot.press("x")
-        await wait_for(pilot, lambda: job.state is JobState.CANCELLED, timeout=5, what="the job cancelled")
+        await wait_for(pilot, lambda: job.state is JobState.CANCELLED, what="the job cancelled")
         await wait_for(pilot, lambda: any(n["title"] == "Cancelled" for n in notes), what="a notification")
         assert str(table.get_row(job.id)[1]) == "cancelled"
     assert open_store(memory_store_url).list_images(SectionRef(5, 1)) == []
@@ -279,8 +293,7 @@ async def test_bad_id_is_refused_as_you_type_and_on_submit(memory_store_url, api
         field.focus()
         field.value = ""
         await type_text(pilot, "etc")
-        await pilot.pause()
-        assert not app.screen.query_one("#form-error").display
+        await wait_for(pilot, lambda: not app.screen.query_one("#form-error").display, what="the message cleared")
     assert notes[-1]["title"] == "Bad input"
     assert notes[-1]["message"].startswith("invalid post id '../etc': use a positive integer or a slug")
     assert api_env.requests == []
@@ -294,14 +307,14 @@ async def test_model_choice_changes_sizes_and_qualities(memory_store_url):
         quality = app.screen.query_one("#quality", Select)
         assert size.value == "1792x1024"
         app.screen.query_one("#model", Select).value = "gpt-image-1.5"
-        await pilot.pause()
-        assert size.value == "1536x1024"  # this model has fixed sizes without 1792x1024
+        # this model has fixed sizes without 1792x1024
+        await wait_for(pilot, lambda: size.value == "1536x1024", what="the size of the new model")
         assert [value for _, value in size._options if value is not Select.NULL] == \
             ["1024x1024", "1536x1024", "1024x1536", "auto"]
         quality.value = "low"
         app.screen.query_one("#model", Select).value = "dall-e-3"
-        await pilot.pause()
-        assert quality.value is Select.NULL  # "low" is not a dall-e-3 quality
+        # "low" is not a dall-e-3 quality
+        await wait_for(pilot, lambda: quality.value is Select.NULL, what="the quality cleared")
         assert app.screen.query_one("#format", Select).value == "png"
 
 
@@ -350,7 +363,8 @@ async def test_switch_store_from_the_command_palette(memory_store_url):
         await wait_for(pilot, lambda: tree_posts(app) == ["post 53", "post intro"], what="first store")
         await pilot.press("ctrl+p")
         await type_text(pilot, other)
-        await pilot.pause(0.3)
+        # The palette searches in a worker: wait for its hit for the whole URL before pressing enter.
+        await wait_for(pilot, lambda: palette_hits(app)[:1] == [f"Open store {other}"], what="the Open store hit")
         await pilot.press("enter")
         await wait_for(pilot, lambda: tree_posts(app) == ["post 200"], what="the other store's posts")
         tree = app.screen.query_one("#tree")
@@ -424,7 +438,7 @@ async def test_rate_limit_is_retried_then_reported(memory_store_url, api_env):
         await fill_form(pilot, post="3", section="1", prompt="busy")
         await pilot.press("ctrl+s")
         job = (await wait_for(pilot, lambda: jobs_of(app), what="the job"))[0]
-        await wait_for(pilot, lambda: job.state is JobState.FAILED, timeout=15, what="the job failed")
+        await wait_for(pilot, lambda: job.state is JobState.FAILED, what="the job failed")
         await wait_for(pilot, lambda: notes, what="a notification")
     assert len(api_env.requests) == 3
     assert notes[-1]["title"] == "Temporary failure"
@@ -436,7 +450,7 @@ async def test_s3_store_browse_and_generate(s3_store_url, api_env):
     store = seed_store(s3_store_url)
     app = make_app(s3_store_url, preview="halfcell")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: tree_posts(app) == ["post 53", "post intro"], timeout=15, what="S3 posts")
+        await wait_for(pilot, lambda: tree_posts(app) == ["post 53", "post intro"], what="S3 posts")
         await open_section(pilot, "post intro", "section 1")
         await highlight_image(pilot, "cover.png")
         panel = app.screen.query_one("#image-panel")
@@ -446,7 +460,7 @@ async def test_s3_store_browse_and_generate(s3_store_url, api_env):
         await fill_form(pilot, post="intro", section="1", prompt="closed", filename="closed")
         await pilot.press("ctrl+s")
         job = (await wait_for(pilot, lambda: jobs_of(app), what="the job"))[0]
-        await wait_for(pilot, lambda: job.state is JobState.STORED, timeout=20, what="stored on S3")
+        await wait_for(pilot, lambda: job.state is JobState.STORED, timeout=60, what="stored on S3")
         await wait_for(pilot, lambda: panel.entry is not None and panel.entry.image_name == "closed.png",
                        what="the new S3 image previewed")
     names = [entry.image_name for entry in store.list_images(SectionRef("intro", 1))]
@@ -468,34 +482,6 @@ async def test_quit_with_a_running_job_asks_first(memory_store_url, api_env):
         assert app.is_running and job.state is JobState.RUNNING
         await pilot.press("ctrl+q")
         await pilot.press("y")
-        for _ in range(100):  # the app is exiting: plain sleeps, not pilot pauses
-            if job.state is JobState.CANCELLED and not app.is_running:
-                break
-            await asyncio.sleep(0.05)
-        assert job.state is JobState.CANCELLED and not app.is_running
-
-
-# -- the command ---------------------------------------------------------------------------------
-def test_tui_command_passes_its_options_to_the_app(monkeypatch, tmp_path):
-    started = []
-    from blog_images_tui.tui.app import BlogImagesApp
-
-    monkeypatch.setattr(BlogImagesApp, "run", lambda self: started.append(self.config))
-    assert cli.main(["tui", "--store", str(tmp_path), "--jobs", "3", "--preview", "text"]) == 0
-    assert cli.main(["--store", "memory://x"]) == 0  # no subcommand: the app, same defaults
-    assert started[0].store_url == str(tmp_path) and started[0].concurrency == 3 and started[0].preview == "text"
-    assert started[1].store_url == "memory://x" and started[1].concurrency == 2
-
-
-def test_tui_command_refuses_bad_options(capsys):
-    assert cli.main(["tui", "--jobs", "0"]) == 2
-    assert "error: --jobs must be between 1 and 8" in capsys.readouterr().err
-
-
-def test_the_core_imports_no_textual():
-    import subprocess
-    import sys
-
-    code = ("import sys, blog_images_tui.api, blog_images_tui.jobs, blog_images_tui.cli; "
-            "assert 'textual' not in sys.modules, 'the core imported textual'")
-    subprocess.run([sys.executable, "-c", code], check=True)
+        # The app is exiting: wait_for polls with plain sleeps, never a pilot pause.
+        await wait_for(pilot, lambda: job.state is JobState.CANCELLED and not app.is_running,
+                       what="the job cancelled and the app gone")

@@ -48,7 +48,13 @@ def wipe_memory_store(url: str) -> None:
         fs.rm(root, recursive=True)
 
 
-async def wait_for(pilot, condition: Callable[[], Any], *, timeout: float = 10.0, what: str = "condition") -> Any:
+#: How long a wait may take before it fails: generous, because a loaded 2-core machine can stall the
+#: app for seconds; a passing wait returns as soon as its condition holds, so this costs nothing.
+WAIT_TIMEOUT_S = 30.0
+
+
+async def wait_for(pilot, condition: Callable[[], Any], *, timeout: float = WAIT_TIMEOUT_S,
+                   what: str = "condition") -> Any:
     """Poll ``condition`` between pauses until it is truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
