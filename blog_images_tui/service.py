@@ -73,7 +73,7 @@ async def store_generated(request: ImageRequest, store: Store, generated) -> Sto
             error = caught
         reason = _failure_reason(request, error)
         folder = await asyncio.to_thread(
-            keep_for_recovery, store_url=store.url, store_options=store.backend.options,
+            keep_for_recovery, store_url=store.location, store_options=store.backend.options,
             section=request.section, filename=request.filename, output_format=request.output_format,
             image=generated.data, metadata=metadata, reason=reason)
         log.error("image kept for recovery at %s: %s", folder, reason)
@@ -81,7 +81,7 @@ async def store_generated(request: ImageRequest, store: Store, generated) -> Sto
             raise asyncio.CancelledError
         raise NotStored(f"image generated but not stored ({reason}); kept at {folder}",
                         recovery_path=str(folder),
-                        hint=f"finish with: blog-images recover --store {store.url}") from None
+                        hint=f"finish with: blog-images recover --store {store.location}") from None
     if cancelled:
         # The image landed (with its metadata) although the caller was cancelled:
         # say so, so nobody reports a stored image as lost or cancelled.

@@ -71,6 +71,19 @@ class Store:
     def __repr__(self) -> str:
         return f"Store({self.url!r}, backend={self.backend.name!r})"
 
+    @property
+    def location(self) -> str:
+        """``url`` usable from any working folder: a relative local path made absolute.
+
+        What a note kept for later (the recovery folder) must name.
+        """
+        from fsspec.implementations.local import LocalFileSystem
+
+        if not isinstance(self.fs, LocalFileSystem):
+            return self.url
+        scheme, sep, _ = self.url.partition("://")
+        return f"{scheme}://{self.root}" if sep else self.root
+
     # -- paths -------------------------------------------------------------
     def _abs(self, relative: str) -> str:
         return f"{self.root}/{relative}" if self.root else relative

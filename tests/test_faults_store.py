@@ -253,3 +253,33 @@ def test_local_image_write_failing_leaves_no_temp_file_and_keeps_the_image(cli: 
     assert run.code == 0, run
     assert raw_files(local_store_url) == ["hero.png", "hero_metadata.json"]
     assert len(fake_api.requests) == 1
+
+
+def test_recover_from_another_folder_finishes_into_the_original_relative_store(cli: Cli, fake_api, faulty_backend,
+                                                                               tmp_path):
+    """``--store static`` means the ``static`` folder of where it ran: the kept image must go back
+    there, not to a ``static`` folder of wherever ``recover`` is run later."""
+    site, elsewhere = tmp_path / "site", tmp_path / "elsewhere"
+    site.mkdir()
+    elsewhere.mkdir()
+    run = cli.run(*generate_args(faulty_backend + "static", extra=("--filename", "hero")),
+                  env={FAULT_ENV: "metadata:enospc-mid"}, cwd=site)
+    assert run.code == 7, run
+    run = cli.run("recover", cwd=elsewhere)
+    assert run.code == 0, run
+    assert raw_files(site / "static") == ["hero.png", "hero_metadata.json"]
+    assert list(elsewhere.iterdir()) == []
+    metadata = json.loads((site / "static" / RAW / "hero_metadata.json").read_text())
+    assert metadata["image_path"] == str(site / "static" / RAW / "hero.png")
+
+
+def test_recover_store_filter_accepts_the_path_as_typed(cli: Cli, fake_api, faulty_backend, tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    run = cli.run(*generate_args(faulty_backend + "static", extra=("--filename", "hero")),
+                  env={FAULT_ENV: "metadata:enospc-mid"}, cwd=site)
+    assert run.code == 7, run
+    hint = run.stderr.split("finish with: ", 1)[1].split(")")[0]
+    run = cli.run(*hint.split()[1:], cwd=site)  # the hint's command, as printed
+    assert run.code == 0, run
+    assert raw_files(site / "static") == ["hero.png", "hero_metadata.json"]

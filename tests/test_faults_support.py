@@ -84,16 +84,17 @@ class Cli:
         return environ
 
     def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 60,
-            debug: bool = True, check: bool = True) -> CliRun:
+            debug: bool = True, check: bool = True, cwd: Path | None = None,
+            leftovers_allowed: bool = False) -> CliRun:
         argv, log_file = self._command(args, debug)
         started = time.monotonic()
-        proc = subprocess.run(argv, env=self._environ(env), cwd=self.workdir, capture_output=True,
+        proc = subprocess.run(argv, env=self._environ(env), cwd=cwd or self.workdir, capture_output=True,
                               text=True, timeout=timeout)
         run = CliRun(argv, proc.returncode, proc.stdout, proc.stderr,
                      log_file.read_text(encoding="utf-8") if log_file.exists() else "",
                      time.monotonic() - started)
         if check:
-            self.check(run)
+            self.check(run, leftovers_allowed=leftovers_allowed)
         return run
 
     def start(self, *args: str, env: dict[str, str] | None = None) -> "RunningCli":

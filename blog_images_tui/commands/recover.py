@@ -24,7 +24,9 @@ def run(args: argparse.Namespace) -> int:
     pending = list_pending()
     wanted_store = getattr(args, "store", None)
     if wanted_store:
-        pending = [item for item in pending if item.store_url == wanted_store]
+        # Notes name local stores by absolute path; accept the path as typed too.
+        wanted = {wanted_store, open_store(wanted_store, **store_options(args)).location}
+        pending = [item for item in pending if item.store_url in wanted]
     if args.list or not pending:
         rows = [{"folder": str(item.folder), "store": item.store_url, "post_id": item.section.post_id,
                  "section_id": item.section.section_id, "filename": item.filename, "reason": item.reason}
