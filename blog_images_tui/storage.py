@@ -43,6 +43,15 @@ class ImageEntry:
 
 
 @dataclass(frozen=True)
+class FileEntry:
+    """One file directly in a store folder, as one detailed listing shows it."""
+
+    name: str
+    size_bytes: int
+    modified: float | None
+
+
+@dataclass(frozen=True)
 class StoredImage:
     """A generated image that is safely in the store, with its metadata."""
 
@@ -154,6 +163,13 @@ class Store:
         """Every file name in a section's ``raw/`` folder (for repair tools)."""
         return sorted(e["name"].rsplit("/", 1)[-1] for e in self._ls(layout.raw_dir(section)) if e.get("type") == "file")
 
+    def list_files(self, relative: str) -> list[FileEntry]:
+        """The files (not folders) directly in one store folder, with size and time (repair tools)."""
+        entries = [FileEntry(entry["name"].rstrip("/").rsplit("/", 1)[-1], int(entry.get("size") or 0),
+                             _modified(entry))
+                   for entry in self._ls(relative) if entry.get("type") == "file"]
+        return sorted(entries, key=lambda entry: entry.name)
+
     # -- reading -------------------------------------------------------------
     def read_bytes(self, relative: str) -> bytes:
         try:
@@ -237,6 +253,15 @@ class Store:
                 pass
             except Exception as error:
                 raise StoreUnusable(f"cannot delete {self.display_path(rel)}: {describe_store_error(error)}") from None
+
+    def remove_file(self, relative: str) -> None:
+        """Delete one file (repair tools: leftover temp files); one already gone is fine."""
+        try:
+            self.fs.rm_file(self._abs(relative))
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError) as error:
+            raise StoreUnusable(f"cannot delete {self.display_path(relative)}: {error_summary(error)}") from None
 
 
 class MetadataWriteFailed(Exception):

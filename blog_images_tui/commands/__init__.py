@@ -10,6 +10,7 @@ COMMANDS = [
     ("ls", "blog_images_tui.commands.listing"),
     ("show", "blog_images_tui.commands.show"),
     ("recover", "blog_images_tui.commands.recover"),
+    ("doctor", "blog_images_tui.commands.doctor"),
     ("models", "blog_images_tui.commands.models"),
     ("batch", "blog_images_tui.commands.batch"),
     ("templates", "blog_images_tui.commands.templates"),
