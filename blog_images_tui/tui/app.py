@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from textual import work
 from textual.app import App
 from textual.binding import Binding
 from textual.command import CommandPalette
@@ -78,6 +79,21 @@ class BlogImagesApp(App[None]):
 
     def get_default_screen(self) -> MainScreen:
         return MainScreen()
+
+    def on_mount(self) -> None:
+        self._announce_waiting_recoveries()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="recoveries")
+    def _announce_waiting_recoveries(self) -> None:
+        """Say at start-up that paid-for images wait in the local recovery folder (a thread: it reads disk)."""
+        from blog_images_tui.recovery import list_pending, recovery_root
+
+        pending = list_pending()
+        if pending:
+            message = (f"{len(pending)} generated image(s) could not be stored and wait in {recovery_root()}. "
+                       "Finish with: blog-images recover (or blog-images doctor --fix)")
+            self.call_from_thread(self.notify, message, title="Images waiting", severity="warning", timeout=20,
+                                  markup=False)
 
     @staticmethod
     def new_job_id() -> str:
