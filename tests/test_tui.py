@@ -318,6 +318,165 @@ async def test_model_choice_changes_sizes_and_qualities(memory_store_url):
         assert app.screen.query_one("#format", Select).value == "png"
 
 
+# -- templates and cost ----------------------------------------------------------------------------
+PROJECT_TEMPLATES = """\
+[templates.hero]
+description = "Wide header image for a post"
+prompt = "STYLE: {style}. SUBJECT: {subject}."
+vars = { style = "flat vector illustration" }
+
+[templates.diagram]
+prompt = "A diagram of {topic}."
+"""
+
+
+def with_project_file(url: str, text: str = PROJECT_TEMPLATES):
+    """A store whose project file (``blog-images.toml`` at its root) holds ``text``."""
+    store = open_store(url)
+    store.write_new("blog-images.toml", text.encode(), "application/toml")
+    return store
+
+
+def form_text(app, widget_id: str) -> str:
+    return widget_text(app.screen.query_one(f"#{widget_id}"))
+
+
+async def test_template_picker_fills_the_prompt_and_names_a_missing_variable(memory_store_url, api_env,
+                                                                             monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # no blog-images.toml of the working folder: only the store's
+    store = with_project_file(memory_store_url)
+    app = make_app(memory_store_url, preview="text")
+    notes = record_notifications(app)
+    async with app.run_test(size=SIZE) as pilot:
+        form = app.screen.query_one("#form")
+        picker = app.screen.query_one("#template", Select)
+        await wait_for(pilot, lambda: not picker.disabled, what="templates loaded")
+        await pilot.press("g")
+        assert app.focused is app.screen.query_one("#post-id")
+        await type_text(pilot, "9")
+        await pilot.press("tab")
+        await type_text(pilot, "2")
+        # By keyboard: tab to the picker, open it, down past "none" and "diagram" to "hero".
+        await pilot.press("tab")
+        assert app.focused is picker
+        await pilot.press("enter", "down", "down", "enter")
+        style = await wait_for(pilot, lambda: form.query("#var-style").results(Input) and form.query_one(
+            "#var-style", Input), what="an input per variable")
+        subject = form.query_one("#var-subject", Input)
+        assert style.value == "flat vector illustration" and subject.value == ""
+        prompt = form.query_one("#prompt", TextArea)
+        assert prompt.text == "STYLE: flat vector illustration. SUBJECT: {subject}."
+        core_words = "template 'hero' needs variable 'subject': give --var subject=..."
+        help_line = app.screen.query_one("#template-help")
+        await wait_for(pilot, lambda: core_words in " ".join(form_text(app, "template-help").split()),
+                       what="the missing variable named inline")
+        assert help_line.has_class("-error")
+
+        # Sending refuses, in the core's words, and puts the cursor where the value is missing.
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: notes, what="a notification")
+        assert notes[-1] == {"message": core_words, "title": "Bad input", "severity": "error"}
+        assert app.focused is subject and jobs_of(app) == []
+
+        await type_text(pilot, "a red fox")
+        await wait_for(pilot, lambda: prompt.text == "STYLE: flat vector illustration. SUBJECT: a red fox.",
+                       what="the prompt rendered")
+        assert not help_line.has_class("-error")
+        assert "Wide header image for a post" in form_text(app, "template-help")
+        await pilot.press("ctrl+s")
+        job = (await wait_for(pilot, lambda: jobs_of(app), what="the job"))[0]
+        await wait_for(pilot, lambda: job.state is JobState.STORED, what="the job stored")
+    assert api_env.requests[0].body["prompt"] == "STYLE: flat vector illustration. SUBJECT: a red fox."
+    # The message shown is the core's own, word for word.
+    from blog_images_tui.errors import BadInput
+    from blog_images_tui.templates import load_templates
+
+    with pytest.raises(BadInput) as refused:
+        load_templates(store)["hero"].render({})
+    assert str(refused.value) == core_words
+
+
+async def test_choosing_another_template_or_none_and_a_hand_edited_prompt(memory_store_url, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    with_project_file(memory_store_url)
+    app = make_app(memory_store_url, preview="text")
+    async with app.run_test(size=SIZE) as pilot:
+        form = app.screen.query_one("#form")
+        picker = app.screen.query_one("#template", Select)
+        await wait_for(pilot, lambda: not picker.disabled, what="templates loaded")
+        await pilot.press("g")
+        prompt = form.query_one("#prompt", TextArea)
+        picker.value = "diagram"
+        await wait_for(pilot, lambda: [f.id for f in form.query(".template-var").results(Input)] == ["var-topic"],
+                       what="the diagram's variable")
+        assert prompt.text == "A diagram of {topic}."
+        form.query_one("#var-topic", Input).value = "the build"
+        await wait_for(pilot, lambda: prompt.text == "A diagram of the build.", what="the prompt rendered")
+        # Back to none: the variables go, the prompt stays for editing.
+        picker.clear()
+        await wait_for(pilot, lambda: not form.query(".template-var"), what="the variables gone")
+        assert prompt.text == "A diagram of the build." and not form_text(app, "template-help").strip()
+
+        # A prompt edited by hand after the template filled it is the user's: sent as it is.
+        picker.value = "diagram"
+        await wait_for(pilot, lambda: prompt.text == "A diagram of {topic}.", what="the template again")
+        prompt.text = "A diagram, by hand"
+        form.query_one("#post-id", Input).value = "1"
+        form.query_one("#section-id", Input).value = "1"
+        assert form.template_problem() is None
+        assert form.build_request().prompt == "A diagram, by hand"
+
+
+async def test_no_templates_and_an_unreadable_template_file(memory_store_url, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    broken = memory_store_url + "-broken"
+    with_project_file(broken, "[templates.hero]\nprompt = 'STYLE: {style'\n")
+    app = make_app(memory_store_url, preview="text")
+    notes = record_notifications(app)
+    async with app.run_test(size=SIZE) as pilot:
+        picker = app.screen.query_one("#template", Select)
+        await wait_for(pilot, lambda: picker.prompt == "none found", what="no templates")
+        assert picker.disabled and "blog-images.toml" in str(picker.tooltip)
+        app.screen.switch_store(broken)
+        await wait_for(pilot, lambda: picker.prompt == "unreadable", what="the broken file reported")
+        assert picker.disabled
+        error = await wait_for(pilot, lambda: [n for n in notes if n["severity"] == "error"], what="a notification")
+        assert error[0]["title"] == "Bad input" and "blog-images.toml" in error[0]["message"]
+        await pilot.press("g")  # still a working app
+        assert app.screen.query_one(TabbedContent).active == "generate-tab"
+
+
+async def test_cost_beside_generate_follows_model_size_and_quality(memory_store_url):
+    from blog_images_tui.generation import ImageRequest
+    from blog_images_tui.pricing import estimate
+
+    app = make_app(memory_store_url, preview="text")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("g")
+        form = app.screen.query_one("#form")
+        cost = lambda: form_text(app, "cost").strip()  # noqa: E731
+        expected = estimate(ImageRequest(prompt="", section=SectionRef(1, 1), model="gpt-image-2", size="1792x1024"))
+        assert expected.basis == "estimate" and expected.usd
+        await wait_for(pilot, lambda: cost() == f"~${expected.usd:.3f} (estimate)", what="the default's estimate")
+
+        form.query_one("#model", Select).value = "gpt-image-1"
+        await wait_for(pilot, lambda: form.query_one("#size", Select).value == "1536x1024", what="sizes of gpt-image-1")
+        form.query_one("#size", Select).value = "1024x1024"
+        form.query_one("#quality", Select).value = "low"
+        await wait_for(pilot, lambda: cost() == "$0.011 (list price)", what="the published price")
+        form.query_one("#quality", Select).value = "high"
+        await wait_for(pilot, lambda: cost() == "$0.167 (list price)", what="the price of high quality")
+        # By keyboard: the quality picker back to "default" (auto: priced as high, an upper bound).
+        form.query_one("#quality", Select).focus()
+        await pilot.press("enter", "home", "enter")
+        await wait_for(pilot, lambda: cost() == "~$0.167 (estimate)", what="auto priced as an estimate")
+        assert "upper bound" in str(form.query_one("#cost").tooltip)
+
+        # A model without a known price: never $0.
+        form.query_one("#model", Select).value = "gpt-image-2.5-flare"
+        await wait_for(pilot, lambda: cost() == "cost unknown", what="an unknown cost")
+
+
 # -- image actions ----------------------------------------------------------------------------
 async def test_reuse_copy_and_delete_an_image(memory_store_url):
     store = seed_store(memory_store_url)

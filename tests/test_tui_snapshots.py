@@ -1,5 +1,7 @@
 """Snapshots of the app (pytest-textual-snapshot): main screen, a selected image, the jobs list with a failure.
 
+Also the Generate form with a template chosen, at 80x24.
+
 Deterministic by construction: fixed store names and contents (fixed
 filenames and metadata dates), half-block previews of the same small PNG, no
 clocks on screen (only running jobs show elapsed time, and none runs here),
@@ -11,6 +13,7 @@ at the SVGs before committing them.
 from __future__ import annotations
 
 from blog_images_tui.jobs import JobState
+from blog_images_tui.storage import open_store
 from blog_images_tui.tui.app import make_app
 
 from .test_tui_support import highlight_image, open_section, seed_store, wait_for, wipe_memory_store
@@ -77,3 +80,27 @@ def test_jobs_list_with_a_failure(snap_compare, api_env):
 
     assert snap_compare(app, terminal_size=(100, 30), run_before=run_before)
     assert len(api_env.requests) == 1  # the failed job never reached the API
+
+
+def test_generate_form_with_a_template_at_80x24(snap_compare, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # only the store's project file: none from the working folder
+    url = "memory://snapshot-template"
+    app = fixed_app(url)
+    store = open_store(url)
+    store.write_new("blog-images.toml", b'[templates.hero]\ndescription = "Wide header image for a post"\n'
+                    b'prompt = "STYLE: {style}. SUBJECT: {subject}."\n'
+                    b'vars = { style = "flat vector illustration" }\n', "application/toml")
+
+    async def run_before(pilot):
+        await pilot.pause()  # run_before starts before the screen is composed
+        screen = pilot.app.screen
+        picker = screen.query_one("#template")
+        await wait_for(pilot, lambda: not picker.disabled, what="templates loaded")
+        await pilot.press("g")
+        screen.query_one("#form").set_target(53, 1)
+        picker.value = "hero"
+        # The subject is missing: the core's message shows under the variables.
+        await wait_for(pilot, lambda: screen.query_one("#template-help").has_class("-error"), what="the message")
+        screen.query_one("#prompt").focus()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

@@ -19,6 +19,8 @@ from blog_images_tui.storage import ImageEntry, Store
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
+    from blog_images_tui.templates import PromptTemplate
+
 
 @dataclass
 class StoreOpened(Message):
@@ -31,6 +33,17 @@ class StoreOpened(Message):
 class StoreOpenFailed(Message):
     url: str
     error: BlogImagesError
+
+
+@dataclass
+class TemplatesLoaded(Message):
+    """The prompt templates visible from a store (config files; the project file may be on S3)."""
+
+    store: Store
+    templates: "dict[str, PromptTemplate]"
+    #: every config file looked at, found or not
+    searched: tuple[str, ...] = ()
+    error: BlogImagesError | None = None
 
 
 @dataclass

@@ -23,10 +23,11 @@ from blog_images_tui.errors import BlogImagesError, StoreUnusable
 from blog_images_tui.generation import ImageGenerator
 from blog_images_tui.jobs import Job, JobEngine, JobEvent, JobState
 from blog_images_tui.plugins import scheme_of
+from blog_images_tui.secrets import redact
 from blog_images_tui.storage import ImageEntry, Store, error_summary, open_store
 from blog_images_tui.tui.dialogs import ConfirmDialog, StoreUrlDialog
 from blog_images_tui.tui.messages import (ErrorReported, ImageDeleted, ImageLoadFailed, JobChanged, PartialDecoded,
-                                          StoreOpened, StoreOpenFailed)
+                                          StoreOpened, StoreOpenFailed, TemplatesLoaded)
 from blog_images_tui.tui.opener import open_local_file
 from blog_images_tui.tui.widgets.generate_form import GenerateForm
 from blog_images_tui.tui.widgets.image_panel import ImagePanel
@@ -167,6 +168,7 @@ class MainScreen(Screen):
         self._pending_entry = None
         self.panel.clear(f"Store: {message.store.url}\n\nChoose an image in the tree, or press g to generate one.")
         self.tree.set_store(message.store)
+        self._load_templates(message.store)
         self._sync_bindings()
 
     @on(StoreOpenFailed)
@@ -176,6 +178,31 @@ class MainScreen(Screen):
             self.tree.border_title = "Store (none open)"
             self.tree.clear()
             self.tree.root.add_leaf("no store open: ctrl+p, then type a store URL")
+
+    @work(thread=True, exclusive=True, group="templates", exit_on_error=False)
+    def _load_templates(self, store: Store) -> None:
+        """Read the config files' prompt templates (the store's project file may be on S3: a thread)."""
+        from blog_images_tui.config import load_config
+
+        try:
+            config = load_config(store)
+        except BlogImagesError as error:
+            self.post_message(TemplatesLoaded(store, {}, error=error))
+            return
+        except Exception as error:  # noqa: BLE001 - e.g. a backend error the store did not wrap
+            self.post_message(TemplatesLoaded(store, {}, error=StoreUnusable(
+                f"cannot read the templates of {store.url}: {error_summary(error)}")))
+            return
+        self.post_message(TemplatesLoaded(store, config.templates, config.searched))
+
+    @on(TemplatesLoaded)
+    def _templates_loaded(self, message: TemplatesLoaded) -> None:
+        if message.store is not self.store:
+            return  # read from a store we switched away from
+        problem = redact(str(message.error)) if message.error is not None else None
+        self.form.set_templates(message.templates, message.searched, problem)
+        if message.error is not None:
+            self.app.report_error(message.error)
 
     def action_switch_store(self) -> None:
         def chosen(url: str | None) -> None:
@@ -189,6 +216,7 @@ class MainScreen(Screen):
             self._open(self.app.config.store_url, dict(self.app.config.store_options))
             return
         self.tree.reload()
+        self._load_templates(self.store)  # the project file may have been edited meanwhile
         entry = self.panel.entry
         if entry is not None:
             self.panel.load(self.store, entry)

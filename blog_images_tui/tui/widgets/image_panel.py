@@ -20,6 +20,7 @@ from textual.widgets import Button, Static
 
 from blog_images_tui import layout
 from blog_images_tui.errors import BlogImagesError, StoreUnusable
+from blog_images_tui.pricing import format_usd
 from blog_images_tui.secrets import redact
 from blog_images_tui.storage import ImageEntry, Store, error_summary
 from blog_images_tui.tui.messages import ImageLoaded, ImageLoadFailed
@@ -64,6 +65,11 @@ def describe(entry: ImageEntry, metadata: dict[str, Any] | None, image_path: str
         width, height = metadata.get("width"), metadata.get("height")
         if width and height:
             table.add_row("Pixels", f"{width}x{height}, {human_bytes(int(metadata.get('bytes') or entry.size_bytes))}")
+        if "cost_usd" in metadata:  # null means unknown, never free
+            cost = metadata.get("cost_usd")
+            basis = str(metadata.get("cost_basis") or "")
+            table.add_row("Cost", Text.assemble(format_usd(cost if isinstance(cost, (int, float)) else None),
+                                                (f"  {basis}" if basis else "", "dim")))
     table.add_row("Path", Text(image_path))
     if link and link != image_path:
         table.add_row("URL", Text(link))

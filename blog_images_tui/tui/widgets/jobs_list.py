@@ -14,7 +14,9 @@ from textual.widgets import DataTable, Static
 from textual.widgets.data_table import RowDoesNotExist
 
 from blog_images_tui.jobs import Job, JobState
+from blog_images_tui.pricing import format_usd
 from blog_images_tui.secrets import redact
+from blog_images_tui.tui.cost import cost_text
 from blog_images_tui.tui.widgets.preview import human_bytes
 
 STATE_STYLES = {
@@ -60,6 +62,7 @@ def job_progress(job: Job, now: float | None = None) -> str:
     return job.state.value
 
 
+
 def job_target(job: Job) -> str:
     request = job.request
     name = request.filename or "(auto name)"
@@ -75,6 +78,12 @@ def job_details(job: Job) -> Text:
     text.append("Where  ", "bold")
     text.append(f"{request.section}, {request.model}, {request.size}, {request.output_format}"
                 + (f", quality {request.quality}" if request.quality else "") + "\n")
+    if job.state is JobState.STORED and job.result is not None:
+        text.append("Cost   ", "bold")
+        text.append(format_usd(job.cost_usd) + "\n")
+    elif not job.state.finished and job.estimated_cost is not None:
+        text.append("Cost   ", "bold")
+        text.append(cost_text(job.estimated_cost) + "\n")
     if job.state is JobState.FAILED and job.error is not None:
         text.append(f"{job.error.title}: ", "bold red")
         text.append(redact(str(job.error)))
