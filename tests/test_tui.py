@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
 
 import pytest
 from textual.command import CommandList, CommandPalette
@@ -18,8 +19,9 @@ from blog_images_tui import cli
 from blog_images_tui.api import client_settings
 from blog_images_tui.ids import SectionRef
 from blog_images_tui.jobs import JobState
+from blog_images_tui.recovery import keep_for_recovery, list_pending, recovery_root
 from blog_images_tui.storage import open_store
-from blog_images_tui.testing.fake_images_api import Reply
+from blog_images_tui.testing.fake_images_api import Reply, make_png
 from blog_images_tui.tui.app import make_app as make_real_app
 from blog_images_tui.tui.dialogs import ConfirmDialog
 from blog_images_tui.tui.widgets.store_tree import ImageNode
@@ -537,6 +539,37 @@ async def test_switch_store_from_the_command_palette(memory_store_url):
         await pilot.press("enter")
         await wait_for(pilot, lambda: tree_posts(app) == ["post 53", "post intro"], what="back to the first store")
         assert app.recent_stores == [other, memory_store_url]  # most recent last
+
+
+def keep_one_for_recovery(store_url: str):
+    return keep_for_recovery(store_url=store_url, store_options={}, section=SectionRef(1, 2), filename="kept",
+                             output_format="png", image=make_png(8, 8), metadata={"prompt": "x"},
+                             reason="the image was generated but the store refused it")
+
+
+async def test_waiting_recoveries_are_counted_at_start_and_on_store_switch(memory_store_url):
+    keep_one_for_recovery(memory_store_url)
+    keep_one_for_recovery("s3://another-bucket/blog")  # any store's images count
+    other = memory_store_url + "-other"
+    app = make_app(memory_store_url, preview="text")
+    notes = record_notifications(app)
+    waiting = lambda: [n for n in notes if n["title"] == "Images waiting"]  # noqa: E731
+    async with app.run_test(size=SIZE) as pilot:
+        tree = app.screen.query_one("#tree")
+        await wait_for(pilot, lambda: tree.border_subtitle == "⚠ 2 image(s) to recover", what="the indicator")
+        await wait_for(pilot, waiting, what="the start-up notification")  # the app's own, once
+
+        app.screen.switch_store(other)
+        await wait_for(pilot, lambda: len(waiting()) == 2, what="a notification on the switch")
+        assert waiting()[-1] == {"severity": "warning", "title": "Images waiting", "message":
+                                 f"2 generated image(s) waiting in {recovery_root()}: run `blog-images recover`"}
+
+        for pending in list_pending():  # as `blog-images recover` would
+            shutil.rmtree(pending.folder)
+        app.screen.switch_store(memory_store_url)
+        await wait_for(pilot, lambda: app.screen.store.url == memory_store_url and tree.border_subtitle == "",
+                       what="the indicator gone")
+        assert len(waiting()) == 2  # nothing waits: nothing said
 
 
 async def test_unusable_store_is_a_notification_not_a_crash(memory_store_url):

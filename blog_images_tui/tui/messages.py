@@ -47,6 +47,16 @@ class TemplatesLoaded(Message):
 
 
 @dataclass
+class RecoveriesCounted(Message):
+    """Generated images waiting in the local recovery folder (for any store), counted in a worker."""
+
+    count: int
+    folder: str
+    #: say so in a notification (a store switch), not only in the indicator
+    announce: bool = False
+
+
+@dataclass
 class ChildrenLoaded(Message):
     """One level of the tree was listed: posts, a post's sections or a section's images."""
 

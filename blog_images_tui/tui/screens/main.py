@@ -19,7 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane, Tree
 
 from blog_images_tui import layout
-from blog_images_tui.errors import BlogImagesError, StoreUnusable
+from blog_images_tui.errors import BlogImagesError, NotStored, StoreUnusable
 from blog_images_tui.generation import ImageGenerator
 from blog_images_tui.jobs import Job, JobEngine, JobEvent, JobState
 from blog_images_tui.plugins import scheme_of
@@ -27,7 +27,7 @@ from blog_images_tui.secrets import redact
 from blog_images_tui.storage import ImageEntry, Store, error_summary, open_store
 from blog_images_tui.tui.dialogs import ConfirmDialog, StoreUrlDialog
 from blog_images_tui.tui.messages import (ErrorReported, ImageDeleted, ImageLoadFailed, JobChanged, PartialDecoded,
-                                          StoreOpened, StoreOpenFailed, TemplatesLoaded)
+                                          RecoveriesCounted, StoreOpened, StoreOpenFailed, TemplatesLoaded)
 from blog_images_tui.tui.opener import open_local_file
 from blog_images_tui.tui.widgets.generate_form import GenerateForm
 from blog_images_tui.tui.widgets.image_panel import ImagePanel
@@ -69,6 +69,8 @@ class MainScreen(Screen):
         self._preview_timer = None
         self._pending_entry: ImageEntry | None = None
         self._binding_state: tuple = ()
+        #: the first store opened is the start-up one: the app itself announces waiting recoveries then
+        self._starting = True
 
     # -- layout ------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -169,10 +171,13 @@ class MainScreen(Screen):
         self.panel.clear(f"Store: {message.store.url}\n\nChoose an image in the tree, or press g to generate one.")
         self.tree.set_store(message.store)
         self._load_templates(message.store)
+        self._count_recoveries(announce=not self._starting)
+        self._starting = False
         self._sync_bindings()
 
     @on(StoreOpenFailed)
     def _store_failed(self, message: StoreOpenFailed) -> None:
+        self._starting = False
         self.app.report_error(message.error)
         if self.store is None:
             self.tree.border_title = "Store (none open)"
@@ -203,6 +208,24 @@ class MainScreen(Screen):
         self.form.set_templates(message.templates, message.searched, problem)
         if message.error is not None:
             self.app.report_error(message.error)
+
+    @work(thread=True, exclusive=True, group="recovery-count", exit_on_error=False)
+    def _count_recoveries(self, announce: bool = False) -> None:
+        """Count the images waiting in the local recovery folder (any store; a thread: it reads disk)."""
+        from blog_images_tui.recovery import list_pending, recovery_root
+
+        try:
+            count, folder = len(list_pending()), str(recovery_root())
+        except OSError:
+            return  # an unreadable recovery folder: `blog-images doctor` reports it
+        self.post_message(RecoveriesCounted(count, folder, announce))
+
+    @on(RecoveriesCounted)
+    def _recoveries_counted(self, message: RecoveriesCounted) -> None:
+        self.tree.border_subtitle = f"⚠ {message.count} image(s) to recover" if message.count else ""
+        if message.announce and message.count:
+            self.notify(f"{message.count} generated image(s) waiting in {message.folder}: run `blog-images recover`",
+                        title="Images waiting", severity="warning", timeout=20, markup=False)
 
     def action_switch_store(self) -> None:
         def chosen(url: str | None) -> None:
@@ -418,6 +441,8 @@ class MainScreen(Screen):
                 self.tree.reload_section(job.request.section, select=name)
         elif event.kind == "failed" and job.error is not None:
             self.app.report_error(job.error)
+            if isinstance(job.error, NotStored):
+                self._count_recoveries()  # kept in the recovery folder: the indicator counts it
             if isinstance(job.error, StoreUnusable):
                 # The engine remembers a failed store check for its lifetime: the next job gets a
                 # fresh engine, so it checks again once the store is back.
