@@ -236,11 +236,7 @@ class JobEngine:
 
     def _generator_for_run(self) -> ImageGenerator:
         if self._generator is None:
-            generator = ImageGenerator(self.settings)
-            # Build the client (and import the SDK) now, before the first rate-limit
-            # slot is taken, so the first request is not sent late and bunched with the second.
-            generator.client
-            self._generator = generator
+            self._generator = ImageGenerator(self.settings)
         return self._generator
 
     async def _check_store_once(self) -> None:
@@ -371,8 +367,13 @@ class JobEngine:
                 async def on_partial(index: int, data: bytes) -> None:
                     self._emit(job, "partial", partial_image=data, partial_index=index)
 
+                generator = self._generator_for_run()
+                # The SDK imported and the client built before a rate-limit slot is taken, so the
+                # first request is not sent late and bunched with the second; in a worker thread
+                # (1-2 s the first time), so the other jobs and the TUI are not frozen meanwhile.
+                await generator.ready()
                 job.result = await generate_into_store(
-                    request, self.store, self._generator_for_run(), on_stage=on_stage, on_partial=on_partial,
+                    request, self.store, generator, on_stage=on_stage, on_partial=on_partial,
                     check_store=False, pacing=self.pacing)
                 job.state, job.stage = JobState.STORED, "stored"
                 job.cost_usd = job.result.metadata.get("cost_usd")
