@@ -414,6 +414,15 @@ async def test_choosing_another_template_or_none_and_a_hand_edited_prompt(memory
         assert prompt.text == "A diagram of {topic}."
         form.query_one("#var-topic", Input).value = "the build"
         await wait_for(pilot, lambda: prompt.text == "A diagram of the build.", what="the prompt rendered")
+        # Refresh reads the templates again: the same template stays chosen, with what was typed.
+        loads = []
+        real_set_templates = form.set_templates
+        form.set_templates = lambda *args: loads.append(1) or real_set_templates(*args)
+        app.screen.action_refresh()
+        await wait_for(pilot, lambda: loads, what="the templates read again")
+        await pilot.pause()
+        assert picker.value == "diagram" and form.query_one("#var-topic", Input).value == "the build"
+        assert prompt.text == "A diagram of the build."
         # Back to none: the variables go, the prompt stays for editing.
         picker.clear()
         await wait_for(pilot, lambda: not form.query(".template-var"), what="the variables gone")
@@ -446,6 +455,26 @@ async def test_no_templates_and_an_unreadable_template_file(memory_store_url, mo
         assert error[0]["title"] == "Bad input" and "blog-images.toml" in error[0]["message"]
         await pilot.press("g")  # still a working app
         assert app.screen.query_one(TabbedContent).active == "generate-tab"
+
+
+async def test_config_defaults_start_the_form_and_a_choice_made_stays(memory_store_url, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    with_project_file(memory_store_url, '[defaults]\nmodel = "gpt-image-1"\nsize = "1024x1024"\nquality = "low"\n')
+    app = make_app(memory_store_url, preview="text")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("g")
+        form = app.screen.query_one("#form")
+        model, size, quality = (form.query_one(f"#{name}", Select) for name in ("model", "size", "quality"))
+        await wait_for(pilot, lambda: (model.value, size.value, quality.value) == ("gpt-image-1", "1024x1024", "low"),
+                       what="the project's defaults in the form")
+        await wait_for(pilot, lambda: form_text(app, "cost").strip() == "$0.011 (list price)", what="their price")
+        quality.value = "high"
+        loads = []
+        real_apply = form.apply_defaults
+        form.apply_defaults = lambda defaults: loads.append(1) or real_apply(defaults)
+        app.screen.action_refresh()  # reads the config again
+        await wait_for(pilot, lambda: loads, what="the defaults read again")
+        assert quality.value == "high"  # the user's choice, not the file's
 
 
 async def test_cost_beside_generate_follows_model_size_and_quality(memory_store_url):
@@ -556,7 +585,7 @@ async def test_waiting_recoveries_are_counted_at_start_and_on_store_switch(memor
     waiting = lambda: [n for n in notes if n["title"] == "Images waiting"]  # noqa: E731
     async with app.run_test(size=SIZE) as pilot:
         tree = app.screen.query_one("#tree")
-        await wait_for(pilot, lambda: tree.border_subtitle == "⚠ 2 image(s) to recover", what="the indicator")
+        await wait_for(pilot, lambda: tree.border_subtitle == "⚠ 2 to recover", what="the indicator")
         await wait_for(pilot, waiting, what="the start-up notification")  # the app's own, once
 
         app.screen.switch_store(other)

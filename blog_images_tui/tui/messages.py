@@ -19,6 +19,7 @@ from blog_images_tui.storage import ImageEntry, Store
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
+    from blog_images_tui.config import Defaults
     from blog_images_tui.templates import PromptTemplate
 
 
@@ -36,11 +37,12 @@ class StoreOpenFailed(Message):
 
 
 @dataclass
-class TemplatesLoaded(Message):
-    """The prompt templates visible from a store (config files; the project file may be on S3)."""
+class ConfigLoaded(Message):
+    """The config files as seen from a store (the project file may be on S3): templates and defaults."""
 
     store: Store
     templates: "dict[str, PromptTemplate]"
+    defaults: "Defaults | None" = None
     #: every config file looked at, found or not
     searched: tuple[str, ...] = ()
     error: BlogImagesError | None = None

@@ -26,8 +26,8 @@ from blog_images_tui.plugins import scheme_of
 from blog_images_tui.secrets import redact
 from blog_images_tui.storage import ImageEntry, Store, error_summary, open_store
 from blog_images_tui.tui.dialogs import ConfirmDialog, StoreUrlDialog
-from blog_images_tui.tui.messages import (ErrorReported, ImageDeleted, ImageLoadFailed, JobChanged, PartialDecoded,
-                                          RecoveriesCounted, StoreOpened, StoreOpenFailed, TemplatesLoaded)
+from blog_images_tui.tui.messages import (ConfigLoaded, ErrorReported, ImageDeleted, ImageLoadFailed, JobChanged,
+                                          PartialDecoded, RecoveriesCounted, StoreOpened, StoreOpenFailed)
 from blog_images_tui.tui.opener import open_local_file
 from blog_images_tui.tui.widgets.generate_form import GenerateForm
 from blog_images_tui.tui.widgets.image_panel import ImagePanel
@@ -170,7 +170,7 @@ class MainScreen(Screen):
         self._pending_entry = None
         self.panel.clear(f"Store: {message.store.url}\n\nChoose an image in the tree, or press g to generate one.")
         self.tree.set_store(message.store)
-        self._load_templates(message.store)
+        self._load_config(message.store)
         self._count_recoveries(announce=not self._starting)
         self._starting = False
         self._sync_bindings()
@@ -184,28 +184,30 @@ class MainScreen(Screen):
             self.tree.clear()
             self.tree.root.add_leaf("no store open: ctrl+p, then type a store URL")
 
-    @work(thread=True, exclusive=True, group="templates", exit_on_error=False)
-    def _load_templates(self, store: Store) -> None:
-        """Read the config files' prompt templates (the store's project file may be on S3: a thread)."""
+    @work(thread=True, exclusive=True, group="config", exit_on_error=False)
+    def _load_config(self, store: Store) -> None:
+        """Read the config files: templates and [defaults] (the store's project file may be on S3: a thread)."""
         from blog_images_tui.config import load_config
 
         try:
             config = load_config(store)
         except BlogImagesError as error:
-            self.post_message(TemplatesLoaded(store, {}, error=error))
+            self.post_message(ConfigLoaded(store, {}, error=error))
             return
         except Exception as error:  # noqa: BLE001 - e.g. a backend error the store did not wrap
-            self.post_message(TemplatesLoaded(store, {}, error=StoreUnusable(
-                f"cannot read the templates of {store.url}: {error_summary(error)}")))
+            self.post_message(ConfigLoaded(store, {}, error=StoreUnusable(
+                f"cannot read the config of {store.url}: {error_summary(error)}")))
             return
-        self.post_message(TemplatesLoaded(store, config.templates, config.searched))
+        self.post_message(ConfigLoaded(store, config.templates, config.defaults, config.searched))
 
-    @on(TemplatesLoaded)
-    def _templates_loaded(self, message: TemplatesLoaded) -> None:
+    @on(ConfigLoaded)
+    def _config_loaded(self, message: ConfigLoaded) -> None:
         if message.store is not self.store:
             return  # read from a store we switched away from
         problem = redact(str(message.error)) if message.error is not None else None
         self.form.set_templates(message.templates, message.searched, problem)
+        if message.defaults is not None:
+            self.form.apply_defaults(message.defaults)
         if message.error is not None:
             self.app.report_error(message.error)
 
@@ -222,7 +224,8 @@ class MainScreen(Screen):
 
     @on(RecoveriesCounted)
     def _recoveries_counted(self, message: RecoveriesCounted) -> None:
-        self.tree.border_subtitle = f"⚠ {message.count} image(s) to recover" if message.count else ""
+        # Short, to fit a narrow tree: the notification says where and how.
+        self.tree.border_subtitle = f"⚠ {message.count} to recover" if message.count else ""
         if message.announce and message.count:
             self.notify(f"{message.count} generated image(s) waiting in {message.folder}: run `blog-images recover`",
                         title="Images waiting", severity="warning", timeout=20, markup=False)
@@ -239,7 +242,7 @@ class MainScreen(Screen):
             self._open(self.app.config.store_url, dict(self.app.config.store_options))
             return
         self.tree.reload()
-        self._load_templates(self.store)  # the project file may have been edited meanwhile
+        self._load_config(self.store)  # the project file may have been edited meanwhile
         entry = self.panel.entry
         if entry is not None:
             self.panel.load(self.store, entry)

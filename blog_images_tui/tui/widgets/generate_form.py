@@ -25,6 +25,7 @@ from textual.message import Message
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
+from blog_images_tui.config import Defaults
 from blog_images_tui.errors import BadInput, BlogImagesError
 from blog_images_tui.generation import ImageRequest
 from blog_images_tui.ids import PostId, SectionRef, parse_filename, parse_id
@@ -96,6 +97,8 @@ class GenerateForm(VerticalScroll):
         #: the prompt text the template last filled in (to tell a hand-edited prompt from it)
         self._filled_prompt: str | None = None
         self._picker_help = "Fill the prompt from a template of blog-images.toml"
+        #: model, size, quality and format as the defaults left them (None: not mounted yet)
+        self._applied_choices: tuple | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="form-row"):
@@ -140,6 +143,7 @@ class GenerateForm(VerticalScroll):
 
     def on_mount(self) -> None:
         self._model_changed(DEFAULT_MODEL)
+        self._applied_choices = self._choices()
 
     # -- filling ------------------------------------------------------------
     def set_target(self, post_id: PostId | None, section_id: PostId | None = None) -> None:
@@ -203,6 +207,28 @@ class GenerateForm(VerticalScroll):
         note.tooltip = ("partial images are shown while it draws" if streams
                         else "this model sends the image only when it is done")
         self._update_cost()
+
+    def _choices(self) -> tuple:
+        return tuple(self.query_one(f"#{name}", Select).value for name in ("model", "size", "quality", "format"))
+
+    def apply_defaults(self, defaults: Defaults) -> None:
+        """Start from the config files' [defaults] (model, size, quality, format), as the CLI does.
+
+        Only while the form still shows the previous defaults: a choice the user made stays.
+        """
+        if self._applied_choices is not None and self._choices() != self._applied_choices:
+            return
+        model = defaults.model or DEFAULT_MODEL
+        model_select = self.query_one("#model", Select)
+        if model not in MODELS:  # the core judges it on submit, with the CLI's words
+            model_select.set_options([(name, name) for name in (*MODELS, model)])
+        model_select.value = model
+        spec = MODELS.get(model)
+        # What the defaults do not say comes from the built-in defaults, not from the previous file.
+        self.query_one("#quality", Select).clear()
+        self._model_changed(model, size=defaults.size or _default_size(spec, _sizes_for(spec)),
+                            quality=defaults.quality, output_format=defaults.output_format or "png")
+        self._applied_choices = self._choices()
 
     # -- cost -----------------------------------------------------------------
     def cost_estimate(self) -> CostEstimate:

@@ -67,7 +67,7 @@ def describe(entry: ImageEntry, metadata: dict[str, Any] | None, image_path: str
             table.add_row("Pixels", f"{width}x{height}, {human_bytes(int(metadata.get('bytes') or entry.size_bytes))}")
         if "cost_usd" in metadata:  # null means unknown, never free
             cost = metadata.get("cost_usd")
-            basis = str(metadata.get("cost_basis") or "")
+            basis = str(metadata.get("cost_basis") or "").partition(":")[0]  # its source is in the JSON
             table.add_row("Cost", Text.assemble(format_usd(cost if isinstance(cost, (int, float)) else None),
                                                 (f"  {basis}" if basis else "", "dim")))
     table.add_row("Path", Text(image_path))
