@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shlex
 from dataclasses import replace
 from typing import Any, Callable
 
@@ -19,7 +20,7 @@ from blog_images_tui.errors import BadInput, NotStored, TemporaryFailure
 from blog_images_tui.generation import ImageGenerator, ImageRequest, PartialImageCallback
 from blog_images_tui.metadata import build_metadata
 from blog_images_tui.pacing import MAX_RETRY_AFTER_S, Pacing
-from blog_images_tui.recovery import keep_for_recovery
+from blog_images_tui.recovery import RECOVERY_ENV, keep_for_recovery, recovery_root
 from blog_images_tui.storage import MetadataWriteFailed, Store, StoredImage, error_summary
 
 log = logging.getLogger("blog_images.service")
@@ -79,9 +80,13 @@ async def store_generated(request: ImageRequest, store: Store, generated) -> Sto
         log.error("image kept for recovery at %s: %s", folder, reason)
         if cancelled:
             raise asyncio.CancelledError
+        command = f"blog-images recover --store {shlex.quote(store.location)}"
+        if folder.parent != recovery_root():
+            # The recovery folder was unusable and the image went to the fallback in the
+            # system temp folder, where `recover` does not look unless told to.
+            command = f"{RECOVERY_ENV}={shlex.quote(str(folder.parent))} {command}"
         raise NotStored(f"image generated but not stored ({reason}); kept at {folder}",
-                        recovery_path=str(folder),
-                        hint=f"finish with: blog-images recover --store {store.location}") from None
+                        recovery_path=str(folder), hint=f"finish with: {command}") from None
     if cancelled:
         # The image landed (with its metadata) although the caller was cancelled:
         # say so, so nobody reports a stored image as lost or cancelled.

@@ -26,7 +26,7 @@ from blog_images_tui.service import generate_into_store
 from blog_images_tui.storage import open_store
 from blog_images_tui.testing.fake_images_api import Reply, make_png
 from tests.conftest import TEST_KEY
-from tests.test_faults_support import (FAULT_ENV, Cli, CuttingProxy, cli, deny_put_policy,  # noqa: F401 (fixtures)
+from tests.test_faults_support import (FAULT_ENV, Cli, CuttingProxy, cli, debug_log, deny_put_policy,  # noqa: F401 (fixtures)
                                        faulty_backend, generate_args, pending_folders, raw_files, s3_keys,
                                        s3_objects, tree)
 
@@ -174,7 +174,7 @@ def _generate_in_process(fake_api, store, request: ImageRequest):
 
 
 @pytest.mark.parametrize("backend", ["local", "s3"])
-def test_a_name_taken_while_generating_is_not_overwritten(fake_api, request, backend, tmp_path):
+def test_a_name_taken_while_generating_is_not_overwritten(debug_log, fake_api, request, backend, tmp_path):
     """Another writer takes the name between the check and the write: the
     store's exclusive create (hard link / If-None-Match) refuses, the paid
     image goes to the recovery folder and recovering gives it a new name."""
@@ -283,3 +283,27 @@ def test_recover_store_filter_accepts_the_path_as_typed(cli: Cli, fake_api, faul
     run = cli.run(*hint.split()[1:], cwd=site)  # the hint's command, as printed
     assert run.code == 0, run
     assert raw_files(site / "static") == ["hero.png", "hero_metadata.json"]
+
+
+def test_an_unusable_recovery_folder_falls_back_to_the_temp_folder_and_the_hint_finds_it(
+        cli: Cli, fake_api, faulty_backend, local_store_url, tmp_path):
+    import shlex
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the recovery folder's parent should be")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {FAULT_ENV: "image:enospc-mid", "BLOG_IMAGES_RECOVERY_DIR": str(blocker / "recovery"), "TMPDIR": str(temp)}
+    run = cli.run(*generate_args(faulty_backend + local_store_url, extra=("--filename", "hero")), env=env)
+    assert run.code == 7, run
+    kept = only_pending(temp / "blog-images-recovery")
+    assert str(kept) in run.stderr
+    # The printed command works as printed: it points `recover` at where the image really is.
+    hint = run.stderr.split("finish with: ", 1)[1].rsplit(")", 1)[0]
+    assignment, program, *arguments = shlex.split(hint)
+    name, value = assignment.split("=", 1)
+    assert (program, name) == ("blog-images", "BLOG_IMAGES_RECOVERY_DIR")
+    run = cli.run(*arguments, env={name: value})
+    assert run.code == 0, run
+    assert raw_files(local_store_url) == ["hero.png", "hero_metadata.json"]
+    assert not kept.exists()
