@@ -20,7 +20,7 @@ from blog_images_tui.ids import SectionRef
 from blog_images_tui.secrets import ApiKey
 from blog_images_tui.testing.fake_images_api import Reply
 from tests.conftest import TEST_KEY
-from tests.test_faults_support import Cli, cli, generate_args, raw_files, tree  # noqa: F401  (cli is a fixture)
+from tests.test_faults_support import Cli, cli, debug_log, generate_args, raw_files, tree  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.usefixtures("api_env")
 
@@ -213,7 +213,7 @@ def _generate_in_process(fake_api, root: str, max_image_bytes: int):
     return asyncio.run(go())
 
 
-def test_a_body_over_the_size_cap_is_refused_before_any_write(fake_api, local_store_url):
+def test_a_body_over_the_size_cap_is_refused_before_any_write(debug_log, fake_api, local_store_url):
     fake_api.enqueue(Reply.oversized(3 * 2**20), Reply.ok())
     with pytest.raises(TemporaryFailure, match="over the 1 MiB cap") as caught:
         _generate_in_process(fake_api, local_store_url, max_image_bytes=2**20)
@@ -222,7 +222,7 @@ def test_a_body_over_the_size_cap_is_refused_before_any_write(fake_api, local_st
     assert_nothing_written(local_store_url)
 
 
-def test_an_image_just_under_the_cap_is_stored(fake_api, local_store_url):
+def test_an_image_just_under_the_cap_is_stored(debug_log, fake_api, local_store_url):
     stored = _generate_in_process(fake_api, local_store_url, max_image_bytes=2**20)
     assert Path(stored.image_path).is_file()
 
@@ -298,7 +298,7 @@ def test_truncated_download_is_refused(cli: Cli, fake_api, local_store_url):
     assert_nothing_written(local_store_url)
 
 
-def test_download_over_the_size_cap_is_refused(fake_api):
+def test_download_over_the_size_cap_is_refused(debug_log, fake_api):
     fake_api.enqueue(Reply.url())
     from blog_images_tui.testing.fake_images_api import make_png
 

@@ -157,6 +157,34 @@ def cli(tmp_path) -> Cli:
 
 
 @pytest.fixture
+def debug_log(tmp_path):
+    """In-process cases: the CLI's own logging set-up at ``-vv`` with a log file; afterwards
+    neither the stderr stream nor the file may contain the key."""
+    import io
+    import logging
+
+    from blog_images_tui.logs import configure_logging
+
+    path = tmp_path / "logs" / "in-process.log"
+    path.parent.mkdir(exist_ok=True)
+    stream = io.StringIO()
+    root = logging.getLogger()
+    level = root.level
+    configure_logging(2, str(path), stream=stream)
+    try:
+        yield path
+    finally:
+        for handler in list(root.handlers):
+            if getattr(handler, "_blog_images", False):
+                root.removeHandler(handler)
+                handler.close()
+        root.setLevel(level)
+    text = path.read_text(encoding="utf-8")
+    assert text, "nothing was logged"
+    assert TEST_KEY not in text and TEST_KEY not in stream.getvalue(), "key leaked to the debug log"
+
+
+@pytest.fixture
 def faulty_backend(cli, tmp_path) -> str:
     """Register the ``faulty`` backend (tests/test_faults_backend.py) through a real entry point.
 

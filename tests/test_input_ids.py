@@ -25,7 +25,7 @@ from blog_images_tui.ids import SLUG_PATTERN, SectionRef, parse_filename, parse_
 from blog_images_tui.storage import open_store
 from blog_images_tui.testing.fake_images_api import make_png
 from tests.conftest import TEST_KEY
-from tests.test_faults_support import SMALL, Cli, cli, tree  # noqa: F401 (cli is a fixture)
+from tests.test_faults_support import SMALL, Cli, cli, debug_log, tree  # noqa: F401 (fixtures)
 
 # The list, and the look-alikes and tricks around it.
 HOSTILE = {
@@ -82,7 +82,7 @@ def test_hostile_ids_and_filenames_exit_2_without_a_request(cli: Cli, api_env, l
     {"post_id": 0}, {"post_id": -3}, {"post_id": True}, {"section_id": "007"}, {"filename": "hero_metadata"},
     {"filename": "hero.png"}, {"filename": ".hidden"},
 ], ids=lambda kwargs: repr(kwargs))
-def test_values_argv_cannot_carry_are_refused_by_the_api(api_env, local_store_url, kwargs):
+def test_values_argv_cannot_carry_are_refused_by_the_api(debug_log, api_env, local_store_url, kwargs):
     arguments = {"post_id": 1, "section_id": 2, "filename": "hero", **kwargs}
     with pytest.raises(BadInput) as caught:
         asyncio.run(api.agenerate("a lighthouse", arguments.pop("post_id"), arguments.pop("section_id"),

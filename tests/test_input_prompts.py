@@ -12,7 +12,7 @@ from blog_images_tui import api
 from blog_images_tui.errors import BadInput
 from blog_images_tui.models import MODELS
 from tests.conftest import TEST_KEY
-from tests.test_faults_support import Cli, cli, generate_args, raw_files, tree  # noqa: F401 (cli is a fixture)
+from tests.test_faults_support import Cli, cli, debug_log, generate_args, raw_files, tree  # noqa: F401 (fixtures)
 
 RAW = "content/posts/1/sections/2/raw"
 
@@ -76,7 +76,7 @@ def test_empty_prompts_exit_2_without_a_request(cli: Cli, api_env, local_store_u
     assert tree(local_store_url) == []
 
 
-def test_nul_in_a_prompt_is_refused_without_a_request(api_env, local_store_url):
+def test_nul_in_a_prompt_is_refused_without_a_request(debug_log, api_env, local_store_url):
     with pytest.raises(BadInput, match="NUL"):
         asyncio.run(api.agenerate("a light\x00house", 1, 2, store=local_store_url, api_key=TEST_KEY, size="64x64"))
     assert api_env.requests == []
