@@ -11,6 +11,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -90,6 +91,7 @@ def isolate_environment() -> str:
     os.environ["BLOG_IMAGES_RECOVERY_DIR"] = os.path.join(home, "recovery")
     os.environ["XDG_CONFIG_HOME"] = os.path.join(home, "config")
     os.environ["XDG_STATE_HOME"] = os.path.join(home, "state")
+    tempfile.tempdir = home  # every store and copy of this worker goes here, removed at its end
     return home
 
 
@@ -106,7 +108,10 @@ def worker_main(run: Callable[[dict[str, Any]], list[Row]]) -> None:
     parser.add_argument("--scale", choices=sorted(SCALES), default="full")
     parser.add_argument("--part", default="", help="which part of the benchmark (module specific)")
     args = parser.parse_args()
-    isolate_environment()
-    rows = run(dict(SCALES[args.scale], scale=args.scale, part=args.part))
+    home = isolate_environment()
+    try:
+        rows = run(dict(SCALES[args.scale], scale=args.scale, part=args.part))
+    finally:
+        shutil.rmtree(home, ignore_errors=True)  # the payload and memory runs leave ~1 GB of images
     sys.stdout.write("BENCH-ROWS " + json.dumps([asdict(row) for row in rows]) + "\n")
     sys.stdout.flush()

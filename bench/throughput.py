@@ -126,7 +126,12 @@ def engine_rows(cfg: dict[str, Any], kind: str, noise_bytes: int | None = None) 
             store = open_bench_store(kind, moto)
             settings = client_settings(fake.base_url)
             runs, stalls = [], []
+            calls: dict[str, int] = {}
             for index in range(1 + cfg["warm_runs"]):
+                if kind == "s3":
+                    from bench.browse import counting
+
+                    calls = counting(store.fs)  # the S3 requests of the last run
                 elapsed, _states, stall = asyncio.run(
                     run_engine(store, settings, make_requests(n, f"{kind}{index}"), concurrency))
                 runs.append(elapsed)
@@ -144,8 +149,11 @@ def engine_rows(cfg: dict[str, Any], kind: str, noise_bytes: int | None = None) 
                         reference=f"ideal {ideal:.2f} s", ratio=warm / ideal, target=f"<= {TARGET}",
                         ok=check(warm / ideal, TARGET),
                         note=f"runs {', '.join(f'{r:.2f}' for r in runs[1:])} s; max {server['max_concurrent']} "
-                             f"requests in flight; longest event-loop stall {max(stalls[1:]) * 1000:.0f} ms",
-                        extra={"runs_s": runs, "stalls_s": stalls}))
+                             f"requests in flight; longest event-loop stall {max(stalls[1:]) * 1000:.0f} ms"
+                             + (f"; S3 requests per image: " + ", ".join(
+                                 f"{count / n:.2g} {name}" for name, count in sorted(calls.items())
+                                 if name != "entries returned") if calls else ""),
+                        extra={"runs_s": runs, "stalls_s": stalls, "s3_calls": calls}))
         if floor is not None:
             rows.append(Row("1 throughput", f"raw floor, {label}: http.client, {concurrency} threads, no tool", floor,
                             "s", reference=f"ideal {ideal:.2f} s", ratio=floor / ideal,
