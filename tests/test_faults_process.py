@@ -65,8 +65,9 @@ def test_sigint_while_the_image_is_being_stored_lets_the_write_finish(cli: Cli, 
     running.interrupt()
     run = running.wait(timeout=30)
     assert run.code == 130, run
-    # Never half a pair: the image and its metadata both landed, complete.
+    # Never half a pair: the image and its metadata both landed, complete, and the user is told.
     assert raw_files(local_store_url) == ["hero.png", "hero_metadata.json"]
+    assert f"interrupted after storing the image: {Path(local_store_url) / RAW / 'hero.png'}" in run.stderr
     metadata = json.loads((Path(local_store_url) / RAW / "hero_metadata.json").read_text())
     assert metadata["bytes"] == (Path(local_store_url) / RAW / "hero.png").stat().st_size
     assert pending_folders(cli.workdir / "recovery") == []

@@ -147,6 +147,8 @@ def test_s3_upload_cut_mid_body_leaves_no_partial_object(cli: Cli, fake_api, mot
 @pytest.mark.parametrize("backend", ["local", "s3"])
 def test_an_existing_name_is_never_overwritten(cli: Cli, fake_api, request, backend, existing):
     url = request.getfixturevalue(f"{backend}_store_url")
+    if backend == "s3":
+        cli.watch_bucket(request.getfixturevalue("moto_s3"), bucket_of(url))
     store = open_store(url)
     section = SectionRef(1, 2)
     before = {}

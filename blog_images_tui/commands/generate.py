@@ -57,11 +57,12 @@ def settings_from_args(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
+    import sys
 
     from blog_images_tui.cli import open_store_from_args, print_json, warn
     from blog_images_tui.generation import ImageGenerator, ImageRequest
     from blog_images_tui.ids import SectionRef
-    from blog_images_tui.service import generate_into_store
+    from blog_images_tui.service import StoredThenCancelled, generate_into_store
 
     from blog_images_tui.config import load_config
     from blog_images_tui.models import DEFAULT_MODEL
@@ -89,7 +90,13 @@ def run(args: argparse.Namespace) -> int:
 
     async def go():
         async with ImageGenerator(settings) as generator:
-            return await generate_into_store(request, store, generator)
+            try:
+                return await generate_into_store(request, store, generator)
+            except StoredThenCancelled as landed:
+                # Ctrl-C came while the paid-for image was being written: it landed whole. Say where,
+                # or "interrupted" alone reads as "nothing stored" and a re-run hits "already exists".
+                print(f"interrupted after storing the image: {landed.stored.image_path}", file=sys.stderr)
+                raise
 
     stored = asyncio.run(go())
     if args.json:
