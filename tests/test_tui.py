@@ -367,7 +367,9 @@ async def test_template_picker_fills_the_prompt_and_names_a_missing_variable(mem
         subject = form.query_one("#var-subject", Input)
         assert style.value == "flat vector illustration" and subject.value == ""
         prompt = form.query_one("#prompt", TextArea)
-        assert prompt.text == "STYLE: flat vector illustration. SUBJECT: {subject}."
+        # The inputs are in the form a moment before they are mounted and the prompt is filled.
+        await wait_for(pilot, lambda: prompt.text == "STYLE: flat vector illustration. SUBJECT: {subject}.",
+                       what="the prompt filled, the missing variable left as {subject}")
         core_words = "template 'hero' needs variable 'subject': give --var subject=..."
         help_line = app.screen.query_one("#template-help")
         await wait_for(pilot, lambda: core_words in " ".join(form_text(app, "template-help").split()),
@@ -409,9 +411,8 @@ async def test_choosing_another_template_or_none_and_a_hand_edited_prompt(memory
         await pilot.press("g")
         prompt = form.query_one("#prompt", TextArea)
         picker.value = "diagram"
-        await wait_for(pilot, lambda: [f.id for f in form.query(".template-var").results(Input)] == ["var-topic"],
-                       what="the diagram's variable")
-        assert prompt.text == "A diagram of {topic}."
+        await wait_for(pilot, lambda: prompt.text == "A diagram of {topic}.", what="the diagram's prompt")
+        assert [f.id for f in form.query(".template-var").results(Input)] == ["var-topic"]
         form.query_one("#var-topic", Input).value = "the build"
         await wait_for(pilot, lambda: prompt.text == "A diagram of the build.", what="the prompt rendered")
         # Refresh reads the templates again: the same template stays chosen, with what was typed.
