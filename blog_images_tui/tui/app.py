@@ -130,31 +130,6 @@ class BlogImagesApp(App[None]):
         self._exit_renderables.append(Segments(self.console.render(traceback, self.console.options)))
         self._close_messages_no_wait()
 
-    def _fatal_error(self) -> None:
-        """Textual's crash report, without frame locals and with secrets redacted.
-
-        Textual prints the traceback of an unhandled exception on exit with
-        every frame's locals; the SDK's frames hold the API key (the client,
-        request headers), and an exception's text may quote it.
-        """
-        import sys
-
-        import rich
-        from rich.segment import Segments
-        from rich.traceback import Traceback
-
-        exc_type, exc_value, exc_tb = sys.exc_info()
-        if exc_type is None or exc_value is None:
-            super()._fatal_error()
-            return
-        trace = Traceback.extract(exc_type, exc_value, exc_tb, show_locals=False)
-        for stack in trace.stacks:
-            stack.exc_value = redact(stack.exc_value)
-        self.bell()
-        traceback = Traceback(trace, width=None, suppress=[rich])
-        self._exit_renderables.append(Segments(self.console.render(traceback, self.console.options)))
-        self._close_messages_no_wait()
-
     def report_error(self, error: BlogImagesError) -> None:
         """Notify with the CLI's words for ``error`` (its ``str``), redacted, titled by its kind."""
         self.notify(redact(str(error)), title=error.title, severity="error", timeout=10, markup=False)
