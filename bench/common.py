@@ -24,7 +24,7 @@ from typing import Any, Callable
 SCALES: dict[str, dict[str, Any]] = {
     "full": {
         "batch_n": 64, "batch_latency": 0.5, "concurrency": 8, "warm_runs": 2, "original_n": 64,
-        "payload_n": 64, "overhead_n": 40, "browse_small_posts": 4, "browse_big_posts": 400, "browse_repeats": 7,
+        "payload_n": 64, "overhead_n": 40, "browse_small_posts": 4, "browse_big_posts": 400, "browse_repeats": 15,
         "startup_runs": 10, "memory_sizes": (25, 100), "noise_bytes": 3_000_000,
         "memory_stores": ("local", "s3"), "tui_s3": True, "original_stores": ("local", "s3"),
     },
