@@ -83,3 +83,22 @@ def files_under(root: str | Path) -> list[str]:
     """Every file below a local folder, relative, sorted (to prove nothing else was written)."""
     root = Path(root)
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def settle(fake, quiet_s: float = 0.3, limit_s: float = 10.0) -> int:
+    """Wait until the fake has no request in flight and no new one for ``quiet_s``; return the count.
+
+    Abandoned requests can reach the server's handler threads late on a loaded machine;
+    counting before they are recorded would blame the next run for them.
+    """
+    import time
+
+    deadline = time.monotonic() + limit_s
+    count, since = len(fake.requests), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        if len(fake.requests) != count or fake.in_flight:
+            count, since = len(fake.requests), time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            break
+    return count

@@ -20,7 +20,7 @@ from blog_images_tui.commands.batch import worst_exit_code
 from blog_images_tui.ids import SectionRef
 from blog_images_tui.storage import open_store
 from blog_images_tui.testing.fake_images_api import Reply
-from tests.conftest import TEST_KEY, files_under
+from tests.conftest import TEST_KEY, files_under, settle
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -50,25 +50,6 @@ def all_metadata(store_url: str) -> list[dict]:
 
 def batch(*args: str) -> int:
     return main(["batch", *args])
-
-
-def settle(fake, quiet_s: float = 0.3, limit_s: float = 10.0) -> int:
-    """Wait until the fake has no request in flight and no new one for ``quiet_s``; return the count.
-
-    Abandoned requests can reach the server's handler threads late on a loaded machine;
-    counting before they are recorded would blame the next run for them.
-    """
-    import time
-
-    deadline = time.monotonic() + limit_s
-    count, since = len(fake.requests), time.monotonic()
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
-        if len(fake.requests) != count or fake.in_flight:
-            count, since = len(fake.requests), time.monotonic()
-        elif time.monotonic() - since >= quiet_s:
-            break
-    return count
 
 
 @pytest.mark.parametrize("ext", ["jsonl", "csv", "toml"])

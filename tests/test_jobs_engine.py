@@ -10,6 +10,8 @@ import asyncio
 
 import pytest
 
+from tests.conftest import settle
+
 from blog_images_tui import layout
 from blog_images_tui.api import client_settings
 from blog_images_tui.errors import AuthConfigError, ExitCode
@@ -58,25 +60,6 @@ def assert_complete_pairs(store_url: str, section: SectionRef = SECTION) -> None
     images = {n.rsplit(".", 1)[0] for n in names if not n.endswith(layout.METADATA_SUFFIX)}
     metas = {n[: -len(layout.METADATA_SUFFIX)] for n in names if n.endswith(layout.METADATA_SUFFIX)}
     assert images == metas
-
-
-def settle(fake, quiet_s: float = 0.3, limit_s: float = 10.0) -> int:
-    """Wait until the fake has no request in flight and no new one for ``quiet_s``; return the count.
-
-    Abandoned requests can reach the server's handler threads late on a loaded machine;
-    counting before they are recorded would blame the next run for them.
-    """
-    import time
-
-    deadline = time.monotonic() + limit_s
-    count, since = len(fake.requests), time.monotonic()
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
-        if len(fake.requests) != count or fake.in_flight:
-            count, since = len(fake.requests), time.monotonic()
-        elif time.monotonic() - since >= quiet_s:
-            break
-    return count
 
 
 def test_concurrency_limit_is_what_the_server_sees(api_env, memory_store_url):
