@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from blog_images_tui.config import Defaults
 from blog_images_tui.errors import BadInput
 from blog_images_tui.generation import ImageRequest
 from blog_images_tui.ids import SLUG_PATTERN, SectionRef
@@ -87,16 +88,9 @@ class BatchFileError(BadInput):
                 for line, message in self.problems[:MAX_REPORTED]]
 
 
-@dataclass(frozen=True)
-class OptionDefaults:
-    """Defaults for fields an entry leaves out (command line over config)."""
-
-    model: str | None = None
-    size: str | None = None
-    quality: str | None = None
-    output_format: str | None = None
-    background: str | None = None
-    style: str | None = None
+#: Defaults for fields an entry leaves out (command line merged over the config
+#: files with ``Defaults.merged_over``); an entry reads only the image fields.
+OptionDefaults = Defaults
 
 
 def detect_format(path: str, explicit: str | None = None) -> str:

@@ -93,11 +93,9 @@ def run(args: argparse.Namespace) -> int:
         raise BadInput("--budget must not be negative")
     store = open_store_from_args(args)
     config = load_config(store)
-    cli = OptionDefaults(model=args.model, size=args.size, quality=args.quality, output_format=args.output_format,
-                         background=args.background, style=args.style)
-    conf = config.defaults
-    defaults = OptionDefaults(**{name: getattr(cli, name) if getattr(cli, name) is not None else getattr(conf, name)
-                                 for name in OptionDefaults.__dataclass_fields__})
+    defaults = OptionDefaults(model=args.model, size=args.size, quality=args.quality,
+                              output_format=args.output_format, background=args.background,
+                              style=args.style).merged_over(config.defaults)
     try:
         planned = load_batch(args.file, defaults=defaults, templates=config.templates, kind=args.input_format)
     except BatchFileError as error:
@@ -115,8 +113,8 @@ def run(args: argparse.Namespace) -> int:
     for message, lines in warned.items():
         warn(f"{message} (line{'s' if len(lines) > 1 else ''} {', '.join(map(str, lines[:10]))})")
     options = BatchOptions(
-        jobs=args.jobs or conf.jobs or 2, rpm=args.rpm or conf.rpm,
-        budget_usd=args.budget if args.budget is not None else conf.budget_usd,
+        jobs=args.jobs or config.defaults.jobs or 2, rpm=args.rpm or config.defaults.rpm,
+        budget_usd=args.budget if args.budget is not None else config.defaults.budget_usd,
         force=args.force, as_json=args.json, source=args.file)
     if args.dry_run:
         return dry_run(planned, store, options)

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from blog_images_tui.ids import SectionRef
     from blog_images_tui.service import StoredThenCancelled, generate_into_store
 
-    from blog_images_tui.config import load_config
+    from blog_images_tui.config import Defaults, load_config
     from blog_images_tui.models import DEFAULT_MODEL
 
     # Validate everything local first: bad input never costs a request.
@@ -73,16 +73,12 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(store)
     prompt = _prompt_from_args(args, config)
     # The command line wins, then the config files' [defaults], then built-in defaults.
-    conf = config.defaults
-
-    def pick(name: str, builtin=None):
-        value = getattr(args, name)
-        return value if value is not None else getattr(conf, name) if getattr(conf, name) is not None else builtin
-
+    chosen = Defaults(model=args.model, size=args.size, quality=args.quality, output_format=args.output_format,
+                      background=args.background, style=args.style).merged_over(config.defaults)
     request = ImageRequest(
         prompt=prompt, section=section, filename=args.filename,
-        model=pick("model", DEFAULT_MODEL), size=pick("size"), quality=pick("quality"), style=pick("style"),
-        output_format=pick("output_format", "png"), background=pick("background"),
+        model=chosen.model or DEFAULT_MODEL, size=chosen.size, quality=chosen.quality, style=chosen.style,
+        output_format=chosen.output_format or "png", background=chosen.background,
     ).validated()
     for message in request.warnings:
         warn(message)
