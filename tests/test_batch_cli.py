@@ -16,7 +16,7 @@ import pytest
 
 from blog_images_tui import layout
 from blog_images_tui.cli import main
-from blog_images_tui.commands.batch import worst_exit_code
+from blog_images_tui.cli.batch import worst_exit_code
 from blog_images_tui.ids import SectionRef
 from blog_images_tui.storage import open_store
 from blog_images_tui.testing.fake_images_api import Reply

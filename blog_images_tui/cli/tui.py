@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     import logging
     import sys
 
-    from blog_images_tui.cli import store_options, warn
+    from blog_images_tui.cli.common import store_options, warn
     from blog_images_tui.errors import BadInput
 
     concurrency = getattr(args, "concurrency", 2)

@@ -15,7 +15,7 @@ def register(subparsers, add_common) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from blog_images_tui.cli import print_json, store_options
+    from blog_images_tui.cli.common import print_json, store_options
     from blog_images_tui.errors import BlogImagesError, ExitCode
     from blog_images_tui.recovery import finish_recovery, list_pending, recovery_root
     from blog_images_tui.secrets import redact

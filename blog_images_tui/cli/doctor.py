@@ -40,7 +40,7 @@ def _age(seconds: float | None) -> str:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from blog_images_tui.cli import open_store_from_args, print_json
+    from blog_images_tui.cli.common import open_store_from_args, print_json
     from blog_images_tui.doctor import SAFE_TEMP_AGE_S, Problem, examine, repair
     from blog_images_tui.errors import BadInput, ExitCode
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
+from blog_images_tui.cli.common import add_api_options, add_image_options
+
 HELP = "generate many images from a JSON Lines, CSV or TOML file"
 
 #: Worst first. What a batch exits with when some jobs failed:
@@ -54,18 +56,8 @@ def register(subparsers, add_common) -> None:
                         help="do not start an image whose estimated cost would take the total over USD")
     parser.add_argument("--json", action="store_true", help="print one JSON result object per job (JSON Lines)")
     group = parser.add_argument_group("defaults for entries that leave a field out (before the config files)")
-    group.add_argument("--model", help="image model (default: config, else gpt-image-2)")
-    group.add_argument("--size", help="WIDTHxHEIGHT or auto")
-    group.add_argument("--quality", help="auto, low, medium, high (model dependent)")
-    group.add_argument("--format", dest="output_format", choices=("png", "jpeg", "webp"), help="image format")
-    group.add_argument("--background", choices=("auto", "opaque", "transparent"), help="background")
-    group.add_argument("--style", help="vivid or natural (dall-e-3 only)")
-    api = parser.add_argument_group("API")
-    api.add_argument("--api-key", help="OpenAI API key (prefer OPENAI_AUTH_TOKEN: a flag is visible in `ps`)")
-    api.add_argument("--base-url", help="API base URL for OpenAI-compatible servers (default: $OPENAI_BASE_URL)")
-    api.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS", help="per-request timeout")
-    api.add_argument("--max-retries", type=int, default=2, metavar="N",
-                     help="retries on 429/5xx/network errors per image (default: 2)")
+    add_image_options(group)
+    add_api_options(parser.add_argument_group("API"))
     add_common(parser)
 
 
@@ -81,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from blog_images_tui.batchfile import BatchFileError, OptionDefaults, load_batch
-    from blog_images_tui.cli import open_store_from_args, warn
+    from blog_images_tui.cli.common import open_store_from_args, warn
     from blog_images_tui.config import load_config
     from blog_images_tui.errors import BadInput
 
@@ -118,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         force=args.force, as_json=args.json, source=args.file)
     if args.dry_run:
         return dry_run(planned, store, options)
-    from blog_images_tui.commands.generate import settings_from_args
+    from blog_images_tui.cli.common import settings_from_args
     from blog_images_tui.errors import AuthConfigError
 
     settings = settings_from_args(args)
@@ -172,7 +164,7 @@ def dry_run(planned, store, options: BatchOptions) -> int:
     import sys
 
     from blog_images_tui import pricing
-    from blog_images_tui.cli import print_json
+    from blog_images_tui.cli.common import print_json
     from blog_images_tui.generation import ClientSettings
     from blog_images_tui.jobs import JobEngine
 
@@ -347,7 +339,7 @@ class BatchReporter:
         if job.cost_usd is not None:
             self.spent += job.cost_usd
         if self.options.as_json:
-            from blog_images_tui.cli import print_json
+            from blog_images_tui.cli.common import print_json
 
             print_json(self.result_json(job))
 

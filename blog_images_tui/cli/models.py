@@ -14,7 +14,7 @@ def register(subparsers, add_common) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from blog_images_tui.cli import print_json
+    from blog_images_tui.cli.common import print_json
     from blog_images_tui.models import DEFAULT_MODEL, MODELS
 
     rows = [{"model": spec.name, "default": spec.name == DEFAULT_MODEL, "sizes": spec.size_help(),

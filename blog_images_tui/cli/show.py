@@ -18,7 +18,7 @@ def register(subparsers, add_common) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from blog_images_tui.cli import open_store_from_args
+    from blog_images_tui.cli.common import open_store_from_args
     from blog_images_tui.errors import BadInput
     from blog_images_tui.ids import SectionRef, parse_filename
     from blog_images_tui.layout import EXTENSION_FORMATS

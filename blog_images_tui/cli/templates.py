@@ -21,7 +21,7 @@ def register(subparsers, add_common) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from blog_images_tui.cli import open_store_from_args, print_json
+    from blog_images_tui.cli.common import open_store_from_args, print_json
     from blog_images_tui.config import load_config
     from blog_images_tui.errors import BadInput
     from blog_images_tui.templates import find_template, parse_vars

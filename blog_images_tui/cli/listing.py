@@ -18,7 +18,7 @@ def register(subparsers, add_common) -> None:
 def run(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
-    from blog_images_tui.cli import open_store_from_args, print_json
+    from blog_images_tui.cli.common import open_store_from_args, print_json
     from blog_images_tui.ids import SectionRef, parse_id
 
     store = open_store_from_args(args)

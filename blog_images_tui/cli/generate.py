@@ -4,26 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from blog_images_tui.cli.common import add_generation_options
+
 HELP = "generate one image and store it with its metadata"
-
-
-def add_generation_options(parser: argparse.ArgumentParser) -> None:
-    """Model and API options shared by ``generate`` and ``batch``."""
-    parser.add_argument("--model", help="image model (default: config, else gpt-image-2; "
-                        "see `blog-images models`)")
-    parser.add_argument("--size", help="WIDTHxHEIGHT or auto (default: 1792x1024 where the model takes it)")
-    parser.add_argument("--quality", help="auto, low, medium, high (model dependent)")
-    parser.add_argument("--style", help="vivid or natural (dall-e-3 only; GPT image models reject it)")
-    parser.add_argument("--format", dest="output_format", choices=("png", "jpeg", "webp"),
-                        help="image format (default: config, else png)")
-    parser.add_argument("--background", choices=("auto", "opaque", "transparent"),
-                        help="background (GPT image models; transparent needs png or webp)")
-    parser.add_argument("--api-key", help="OpenAI API key (prefer OPENAI_AUTH_TOKEN: a flag is visible in `ps`)")
-    parser.add_argument("--base-url", help="API base URL for OpenAI-compatible servers (default: $OPENAI_BASE_URL)")
-    parser.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS",
-                        help="per-request timeout (default: 300)")
-    parser.add_argument("--max-retries", type=int, default=2, metavar="N",
-                        help="retries on 429/5xx/network errors, honouring Retry-After up to 120 s (default: 2)")
 
 
 def register(subparsers, add_common) -> None:
@@ -41,25 +24,11 @@ def register(subparsers, add_common) -> None:
     add_common(parser)
 
 
-def settings_from_args(args: argparse.Namespace):
-    from blog_images_tui.api import client_settings
-    from blog_images_tui.cli import warn
-    from blog_images_tui.errors import BadInput
-
-    if args.timeout <= 0:
-        raise BadInput("--timeout must be positive")
-    if not 0 <= args.max_retries <= 10:
-        raise BadInput("--max-retries must be between 0 and 10")
-    if args.api_key:
-        warn("--api-key is visible to other users in `ps` and shell history; prefer OPENAI_AUTH_TOKEN")
-    return client_settings(args.api_key, args.base_url, timeout_s=args.timeout, max_retries=args.max_retries)
-
-
 def run(args: argparse.Namespace) -> int:
     import asyncio
     import sys
 
-    from blog_images_tui.cli import open_store_from_args, print_json, warn
+    from blog_images_tui.cli.common import open_store_from_args, print_json, settings_from_args, warn
     from blog_images_tui.generation import ImageGenerator, ImageRequest
     from blog_images_tui.ids import SectionRef
     from blog_images_tui.service import StoredThenCancelled, generate_into_store

@@ -1,0 +1,123 @@
+"""What the CLI's commands share, defined once: store options, opening a store from
+the arguments, JSON printing, warnings, error reporting and the generation flags.
+
+Standard library only at import time, so ``blog-images --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from blog_images_tui.errors import BadInput, BlogImagesError
+from blog_images_tui.secrets import redact
+
+
+class UsageError(BadInput):
+    pass
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    """Options every subcommand takes; SUPPRESS so a subcommand never resets the main parser's value."""
+    group = parser.add_argument_group("common options")
+    group.add_argument("--store", metavar="URL", default=argparse.SUPPRESS,
+                       help="where images live: a local path or fsspec URL like s3://bucket/prefix "
+                            "(default: $BLOG_IMAGES_STORE or ./static)")
+    group.add_argument("--store-option", metavar="KEY=VALUE", action="append", default=argparse.SUPPRESS,
+                       help="backend option, repeatable (s3: endpoint_url, profile, region, cache_control, "
+                            "public_base_url)")
+    group.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                       help="log progress to stderr (-vv: also the SDK's HTTP logs); the key is always redacted")
+    group.add_argument("--log-file", metavar="PATH", default=argparse.SUPPRESS,
+                       help="write a debug log to PATH (key redacted)")
+
+
+def add_image_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """The image's own options (model, size, quality, style, format, background)."""
+    parser.add_argument("--model", help="image model (default: config, else gpt-image-2; "
+                        "see `blog-images models`)")
+    parser.add_argument("--size", help="WIDTHxHEIGHT or auto (default: 1792x1024 where the model takes it)")
+    parser.add_argument("--quality", help="auto, low, medium, high (model dependent)")
+    parser.add_argument("--style", help="vivid or natural (dall-e-3 only; GPT image models reject it)")
+    parser.add_argument("--format", dest="output_format", choices=("png", "jpeg", "webp"),
+                        help="image format (default: config, else png)")
+    parser.add_argument("--background", choices=("auto", "opaque", "transparent"),
+                        help="background (GPT image models; transparent needs png or webp)")
+
+
+def add_api_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """How to reach the API: key, base URL, timeout and retries."""
+    parser.add_argument("--api-key", help="OpenAI API key (prefer OPENAI_AUTH_TOKEN: a flag is visible in `ps`)")
+    parser.add_argument("--base-url", help="API base URL for OpenAI-compatible servers (default: $OPENAI_BASE_URL)")
+    parser.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS",
+                        help="per-request timeout (default: 300)")
+    parser.add_argument("--max-retries", type=int, default=2, metavar="N",
+                        help="retries on 429/5xx/network errors, honouring Retry-After up to 120 s (default: 2)")
+
+
+def add_generation_options(parser: argparse.ArgumentParser) -> None:
+    """Model and API options shared by every command that sends a request."""
+    add_image_options(parser)
+    add_api_options(parser)
+
+
+def store_options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for item in getattr(args, "store_option", None) or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise BadInput(f"invalid --store-option {item!r}: use KEY=VALUE")
+        options[key.strip()] = value.strip()
+    return options
+
+
+def open_store_from_args(args: argparse.Namespace):
+    from blog_images_tui.storage import open_store
+
+    return open_store(getattr(args, "store", None), **store_options(args))
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def warn(message: str) -> None:
+    print(f"warning: {redact(message)}", file=sys.stderr)
+
+
+def report_error(error: BlogImagesError, *, as_json: bool) -> int:
+    """Print one error line (or a JSON object) and return its exit code."""
+    text = redact(str(error))
+    if as_json:
+        body: dict[str, Any] = {"ok": False, "error": {"type": type(error).__name__, "message": redact(error.message),
+                                                        "hint": redact(error.hint or "") or None,
+                                                        "exit_code": int(error.exit_code)}}
+        recovery = getattr(error, "recovery_path", None)
+        if recovery:
+            body["error"]["recovery_path"] = recovery
+        print_json(body)
+    print(f"error: {text}", file=sys.stderr)
+    return int(error.exit_code)
+
+
+def settings_from_args(args: argparse.Namespace):
+    """Client settings from the API options, checked before anything is sent."""
+    from blog_images_tui.api import client_settings
+
+    if args.timeout <= 0:
+        raise BadInput("--timeout must be positive")
+    if not 0 <= args.max_retries <= 10:
+        raise BadInput("--max-retries must be between 0 and 10")
+    if args.api_key:
+        warn("--api-key is visible to other users in `ps` and shell history; prefer OPENAI_AUTH_TOKEN")
+    return client_settings(args.api_key, args.base_url, timeout_s=args.timeout, max_retries=args.max_retries)
