@@ -55,21 +55,11 @@ class BlogImagesApp(App[None]):
 
             self.config.settings = client_settings()
         self.recent_stores: list[str] = []
-        self._pacing = None
 
     @property
     def client_settings(self) -> ClientSettings:
         assert self.config.settings is not None
         return self.config.settings
-
-    @property
-    def pacing(self):
-        """One pacing (rate limit, 429 back-off) shared by the engines of every store opened."""
-        if self._pacing is None:
-            from blog_images_tui.pacing import Pacing
-
-            self._pacing = Pacing(max_retries=self.client_settings.max_retries, rpm=self.config.rpm)
-        return self._pacing
 
     def action_command_palette(self) -> None:
         # The same palette, telling that a store URL can be typed into it.

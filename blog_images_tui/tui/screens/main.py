@@ -1,13 +1,13 @@
 """The main screen: the store tree on the left; Image, Generate and Jobs tabs on the right.
 
-It owns the open :class:`Store` and the job engines, and turns worker and
-engine messages into widget updates. Nothing here blocks: store calls run in
-thread workers, jobs run as asyncio tasks of the engine.
+It owns the open :class:`Store` and turns worker and job messages into widget
+updates; the jobs themselves are the :class:`JobsController`'s (not a
+widget). Nothing here blocks: store calls run in thread workers, jobs run as
+asyncio tasks of the engines.
 """
 
 from __future__ import annotations
 
-from functools import partial
 from typing import TYPE_CHECKING
 
 from textual import on, work
@@ -20,14 +20,14 @@ from textual.widgets import Footer, TabbedContent, TabPane, Tree
 
 from blog_images_tui import layout
 from blog_images_tui.errors import BlogImagesError, NotStored, StoreUnusable
-from blog_images_tui.generation import ImageGenerator
-from blog_images_tui.jobs import Job, JobEngine, JobEvent, JobState
+from blog_images_tui.jobs import Job, JobEvent, JobState
 from blog_images_tui.plugins import scheme_of
 from blog_images_tui.secrets import redact
 from blog_images_tui.storage import ImageEntry, Store, error_summary, open_store
 from blog_images_tui.tui.dialogs import ConfirmDialog, StoreUrlDialog
 from blog_images_tui.tui.messages import (ConfigLoaded, ErrorReported, ImageDeleted, ImageLoadFailed, JobChanged,
                                           PartialDecoded, RecoveriesCounted, StoreOpened, StoreOpenFailed)
+from blog_images_tui.tui.jobs_controller import JobsController
 from blog_images_tui.tui.opener import open_local_file
 from blog_images_tui.tui.widgets.generate_form import GenerateForm
 from blog_images_tui.tui.widgets.image_panel import ImagePanel
@@ -63,9 +63,7 @@ class MainScreen(Screen):
     def __init__(self) -> None:
         super().__init__()
         self.store: Store | None = None
-        self.engines: dict[int, JobEngine] = {}
-        #: engines no longer given new jobs (see _job_changed); their running jobs still finish
-        self.retired_engines: list[JobEngine] = []
+        self.jobs_controller: JobsController | None = None
         self._preview_timer = None
         self._pending_entry: ImageEntry | None = None
         self._binding_state: tuple = ()
@@ -86,6 +84,9 @@ class MainScreen(Screen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        config = self.app.config
+        self.jobs_controller = JobsController(self.app.client_settings, concurrency=config.concurrency,
+                                              rpm=config.rpm, on_event=self._job_event)
         self.query_one(StoreTree).focus()
         self._open(self.app.config.store_url, dict(self.app.config.store_options))
 
@@ -383,37 +384,21 @@ class MainScreen(Screen):
         self.tree.focus()
 
     # -- jobs ------------------------------------------------------------------------
-    def engine_for(self, store: Store) -> JobEngine:
-        engine = self.engines.get(id(store))
-        if engine is None:
-            config = self.app.config
-            engine = JobEngine(store, self.app.client_settings, concurrency=config.concurrency,
-                               force=True, on_event=partial(self._job_event, store), pacing=self.app.pacing)
-            self.engines[id(store)] = engine
-        return engine
-
     def _job_event(self, store: Store, event: JobEvent) -> None:
-        # Called by the engine on the event loop: hand it over as a message.
+        # Called by an engine on the event loop: hand it over as a message.
         self.post_message(JobChanged(event, store))
 
     @on(GenerateForm.Submitted)
     def _submitted(self, message: GenerateForm.Submitted) -> None:
-        if self.store is None:
-            self.app.report_error(StoreUnusable("no store is open: ctrl+p, then type a store URL"))
-            return
+        assert self.jobs_controller is not None
+        request = message.request
         try:
-            ImageGenerator(self.app.client_settings)  # the CLI's own "key required" check and words
+            job = self.jobs_controller.submit(self.store, request, job_id=self.app.new_job_id())
         except BlogImagesError as error:
             self.app.report_error(error)
             return
-        request = message.request
         for warning in request.warnings:
             self.notify(warning, title="Warning", severity="warning", markup=False)
-        try:
-            job = self.engine_for(self.store).submit(request, job_id=self.app.new_job_id())
-        except BlogImagesError as error:
-            self.app.report_error(error)
-            return
         self.panel.follow_job(job.id, f"Job queued for {request.section}…")
         self.show_tab("image-tab")
         self.tree.focus()
@@ -421,9 +406,8 @@ class MainScreen(Screen):
 
     @on(JobsList.CancelRequested)
     def _cancel(self, message: JobsList.CancelRequested) -> None:
-        for engine in self.all_engines():
-            if engine.cancel(message.job.id):
-                return
+        if self.jobs_controller is not None:
+            self.jobs_controller.cancel(message.job.id)
 
     @on(JobChanged)
     def _job_changed(self, message: JobChanged) -> None:
@@ -446,12 +430,6 @@ class MainScreen(Screen):
             self.app.report_error(job.error)
             if isinstance(job.error, NotStored):
                 self._count_recoveries()  # kept in the recovery folder: the indicator counts it
-            if isinstance(job.error, StoreUnusable):
-                # The engine remembers a failed store check for its lifetime: the next job gets a
-                # fresh engine, so it checks again once the store is back.
-                engine = self.engines.pop(id(message.store), None)
-                if engine is not None:
-                    self.retired_engines.append(engine)
             self.panel.set_job_status(job.id, f"Failed: {job.error}")
         elif event.kind == "cancelled":
             self.notify(f"Cancelled the job for {job.request.section}", title="Cancelled", markup=False)
@@ -490,16 +468,13 @@ class MainScreen(Screen):
             tab.label = label
 
     def active_jobs(self) -> list[Job]:
-        return [job for engine in self.all_engines() for job in engine.jobs if not job.state.finished]
-
-    def all_engines(self) -> list[JobEngine]:
-        return [*self.engines.values(), *self.retired_engines]
+        """Jobs still queued or running, in every store of the session."""
+        return self.jobs_controller.active_jobs() if self.jobs_controller is not None else []
 
     async def on_unmount(self) -> None:
         await self.shutdown()
 
     async def shutdown(self) -> None:
         """Cancel what is still running (a paid-for image being stored still lands) and close clients."""
-        engines, self.engines, self.retired_engines = self.all_engines(), {}, []
-        for engine in engines:
-            await engine.aclose()
+        if self.jobs_controller is not None:
+            await self.jobs_controller.aclose()

@@ -5,11 +5,10 @@ Ids and the filename are validated by :func:`blog_images_tui.ids.parse_id` and
 request by :meth:`ImageRequest.validated` on submit, so the form refuses
 exactly what the CLI refuses, with the same words.
 
-A template picker fills the prompt from the config files' prompt templates
-(:mod:`blog_images_tui.templates`, loaded by the screen in a worker): choosing
-one shows an input per variable, and the prompt is the template rendered by
-the core. Beside the submit button, :func:`blog_images_tui.pricing.estimate`
-says what the request would cost.
+A :class:`~blog_images_tui.tui.widgets.template_picker.TemplatePicker` above
+the prompt fills it from the config files' prompt templates. Beside the
+submit button, :func:`blog_images_tui.pricing.estimate` says what the
+request would cost.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from typing import Any, Mapping
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
@@ -34,12 +33,10 @@ from blog_images_tui.pricing import CostEstimate, estimate
 from blog_images_tui.templates import PromptTemplate
 from blog_images_tui.tui.cost import cost_help, cost_text
 from blog_images_tui.tui.messages import ErrorReported
+from blog_images_tui.tui.widgets.template_picker import TemplatePicker
 
 #: Streamed previews to ask for when the model can stream.
 PARTIAL_IMAGES = 2
-
-#: Variable names longer than this are cut in their label (the input's tooltip has the whole name).
-VAR_LABEL_MAX = 16
 
 #: The cost does not depend on where an image goes: estimates use this while the ids are not valid yet.
 _ANY_SECTION = SectionRef(1, 1)
@@ -91,12 +88,6 @@ class GenerateForm(VerticalScroll):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.templates: dict[str, PromptTemplate] = {}
-        #: the chosen template, None for a prompt written by hand
-        self.template: PromptTemplate | None = None
-        #: the prompt text the template last filled in (to tell a hand-edited prompt from it)
-        self._filled_prompt: str | None = None
-        self._picker_help = "Fill the prompt from a template of blog-images.toml"
         #: model, size, quality and format as the defaults left them (None: not mounted yet)
         self._applied_choices: tuple | None = None
 
@@ -109,13 +100,7 @@ class GenerateForm(VerticalScroll):
             yield Input(id="section-id", placeholder="e.g. 2", compact=True,
                         validators=[CoreRule("section id")], validate_on=["changed", "submitted"])
         yield Static("", id="form-error", markup=False)
-        with Horizontal(id="prompt-row"):
-            yield Label("Prompt", classes="form-label")
-            yield Label("Template", id="template-label")
-            yield Select([], id="template", compact=True, allow_blank=True, prompt="loading…", disabled=True,
-                         tooltip=self._picker_help)
-        yield Vertical(id="template-vars")
-        yield Static("", id="template-help", markup=False)
+        yield TemplatePicker("Prompt", id="template-picker")
         yield TextArea(id="prompt", soft_wrap=True, show_line_numbers=False, compact=True,
                        placeholder="What to draw, in words")
         with Horizontal(classes="form-row"):
@@ -160,7 +145,7 @@ class GenerateForm(VerticalScroll):
     def reuse(self, section: SectionRef, metadata: dict[str, Any]) -> None:
         """Fill the form from an image's metadata: prompt and settings; a new filename is left blank."""
         self.set_target(section.post_id, section.section_id)
-        self.query_one("#template", Select).clear()  # the prompt is the image's now, not a template's
+        self.picker.clear()  # the prompt is the image's now, not a template's
         self.query_one("#prompt", TextArea).text = str(metadata.get("prompt") or "")
         model = str(metadata.get("model") or DEFAULT_MODEL)
         model_select = self.query_one("#model", Select)
@@ -260,126 +245,25 @@ class GenerateForm(VerticalScroll):
         self._update_cost()  # prompt tokens are part of the price
 
     # -- templates ----------------------------------------------------------------
+    @property
+    def picker(self) -> TemplatePicker:
+        return self.query_one(TemplatePicker)
+
     def set_templates(self, templates: Mapping[str, PromptTemplate], searched: tuple[str, ...] = (),
                       problem: str | None = None) -> None:
         """Offer ``templates`` (those of the open store); ``problem`` when they could not be read."""
-        self.templates = dict(templates)
-        picker = self.query_one("#template", Select)
-        chosen = self.template
-        picker.set_options([(name, name) for name in sorted(self.templates)])
-        picker.disabled = not self.templates
-        if problem:
-            picker.prompt = "unreadable"
-            self._picker_help = problem
-        elif not self.templates:
-            picker.prompt = "none found"
-            self._picker_help = "No [templates.NAME] in " + (", ".join(searched) or "any config file")
-        else:
-            picker.prompt = "none"
-            self._picker_help = "Fill the prompt from a template: " + ", ".join(sorted(self.templates))
-        picker.tooltip = self._picker_help
-        if chosen is not None and self.templates.get(chosen.name) == chosen:
-            picker.value = chosen.name  # the same template in the new store: keep it and its values
-        # otherwise set_options left the picker blank, and its Changed message clears the variables
+        self.picker.set_templates(templates, searched, problem)
 
-    @on(Select.Changed, "#template")
-    async def _template_chosen(self, event: Select.Changed) -> None:
-        event.stop()
-        # The picker's value now, not the event's: set_templates may blank it and choose again at once.
-        value = self.query_one("#template", Select).value
-        template = self.templates.get(str(value)) if value is not Select.NULL else None
-        if template == self.template:
-            return
-        self.template = template
-        box = self.query_one("#template-vars", Vertical)
-        await box.remove_children()
-        picker = self.query_one("#template", Select)
-        if template is None:
-            self._filled_prompt = None
-            self._show_template_help("")
-            picker.tooltip = self._picker_help
-            return
-        picker.tooltip = f"{template.name}: {template.text}\nfrom {template.source}"
-        rows = []
-        label_width = min(VAR_LABEL_MAX, max((len(name) for name in template.variables), default=0)) + 3
-        for name in template.variables:
-            default = template.defaults.get(name, "")
-            label = Label(name, classes="var-label")
-            label.styles.width = label_width  # the inputs line up under each other
-            rows.append(Horizontal(
-                label,
-                Input(default, id=f"var-{name}", classes="template-var", compact=True,
-                      placeholder=default or "required", tooltip=f"{{{name}}} in template {template.name}"),
-                classes="var-row"))
-        await box.mount_all(rows)
-        self._fill_from_template()
-
-    @on(Input.Changed, ".template-var")
-    def _variable_changed(self, event: Input.Changed) -> None:
-        event.stop()
-        self._fill_from_template()
-
-    def template_values(self) -> dict[str, str]:
-        """The variables typed so far; an empty input is not given (its default, if any, applies)."""
-        values = {}
-        for field in self.query(".template-var").results(Input):
-            if field.value and field.id:
-                values[field.id.removeprefix("var-")] = field.value
-        return values
-
-    def _fill_from_template(self) -> None:
-        """Put the rendered template in the prompt; a missing variable is said inline, in the core's words."""
-        template = self.template
-        if template is None:
-            return
-        values = self.template_values()
-        try:
-            text, problem = template.render(values), ""
-        except BadInput as error:
-            problem = str(error)
-            # Show where the missing ones go: their {name} stays in the prompt until they are given.
-            missing = {name: "{" + name + "}" for name in template.variables
-                       if name not in values and name not in template.defaults}
-            try:
-                text = template.render({**values, **missing})
-            except BadInput:
-                text = template.text
-        self._filled_prompt = text
+    @on(TemplatePicker.Filled)
+    def _filled(self, message: TemplatePicker.Filled) -> None:
+        message.stop()
         prompt = self.query_one("#prompt", TextArea)
-        if prompt.text != text:
-            prompt.text = text
-        self._show_template_help(problem)
-
-    def _show_template_help(self, problem: str) -> None:
-        template = self.template
-        help_line = self.query_one("#template-help", Static)
-        if problem:
-            help_line.update(problem)
-        elif template is not None:
-            help_line.update(template.description or f"from {template.source}")
-        else:
-            help_line.update("")
-        help_line.set_class(bool(problem), "-error")
-        help_line.set_class(template is not None, "-visible")
-
-    def _first_missing_variable(self) -> Input | None:
-        defaults = self.template.defaults if self.template else {}
-        return next((field for field in self.query(".template-var").results(Input)
-                     if not field.value and field.id and field.id.removeprefix("var-") not in defaults), None)
+        if prompt.text != message.text:
+            prompt.text = message.text
 
     def template_problem(self) -> BadInput | None:
-        """Why the chosen template cannot fill the prompt that is in the form (None: it can, or none chosen).
-
-        A prompt edited by hand after the template filled it is the user's own: it is sent as it is.
-        """
-        template = self.template
-        if template is None or self.query_one("#prompt", TextArea).text != self._filled_prompt:
-            return None
-        try:
-            template.render(self.template_values())
-        except BadInput as error:
-            return error
-        return None
+        """Why the chosen template cannot fill the prompt that is in the form (None: it can, or none chosen)."""
+        return self.picker.problem_with(self.query_one("#prompt", TextArea).text)
 
     # -- validation -----------------------------------------------------------
     @on(Input.Changed, "#post-id, #section-id, #filename")
@@ -427,7 +311,7 @@ class GenerateForm(VerticalScroll):
     def action_submit(self) -> None:
         problem = self.template_problem()
         if problem is not None:
-            missing = self._first_missing_variable()
+            missing = self.picker.first_missing_variable()
             if missing is not None:
                 missing.focus()
             self.post_message(ErrorReported(problem))
