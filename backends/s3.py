@@ -4,25 +4,33 @@ Configuration over s3fs: the endpoint comes from the ``endpoint_url`` store
 option or the standard ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` variables;
 credentials from the usual AWS chain. Objects are created with one conditional
 PUT (``If-None-Match: *``), so nothing is overwritten and no partial object is
-ever visible; they carry a ``Content-Type`` and no ACL (never public).
+ever visible; they carry a ``Content-Type`` and no ACL (never public). A
+replaceable object (a manifest, a metadata's ``alt``) is replaced with one
+``If-Match: <ETag>`` PUT. The write check proves the endpoint refuses a second
+conditional create of the same key: some S3-compatible servers ignore
+``If-None-Match`` and would let concurrent runs overwrite paid images.
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 from typing import Any
 
 from fsspec import AbstractFileSystem
 
-from blog_images_tui.backend import Backend
+from blog_images_tui.backend import Backend, cache_control_for
 from blog_images_tui.secrets import register_secret
+
+#: The store option that accepts an endpoint which ignores If-None-Match (overwrites possible).
+UNCONDITIONAL_OPTION = "accept_overwrite_risk"
 
 
 class S3Backend(Backend):
     name = "s3"
     protocols = ("s3", "s3a")
     option_names = ("endpoint_url", "profile", "key", "secret", "token", "anon", "region",
-                    "cache_control", "public_base_url", "retries")
+                    "cache_control", "public_base_url", "retries", UNCONDITIONAL_OPTION)
 
     def filesystem(self, url: str) -> tuple[AbstractFileSystem, str]:
         import s3fs  # heavy (botocore): imported only when an S3 store is used
@@ -58,13 +66,60 @@ class S3Backend(Backend):
         # outer one short so an unreachable endpoint fails in seconds, not minutes.
         fs.retries = max(1, min(retries, 5))
         root = url.split("://", 1)[1].strip("/")
+        self.endpoint = endpoint or "AWS S3"
         return fs, root
 
     def write_new(self, fs: AbstractFileSystem, path: str, data: bytes, content_type: str) -> None:
         extra: dict[str, Any] = {"ContentType": content_type}
-        if self.options.get("cache_control"):
-            extra["CacheControl"] = self.options["cache_control"]
+        cache_control = cache_control_for(self.options.get("cache_control"), content_type)
+        if cache_control:
+            extra["CacheControl"] = cache_control
         fs.pipe_file(path, data, mode="create", **extra)
+
+    def read_versioned(self, fs: AbstractFileSystem, path: str) -> tuple[bytes, str]:
+        # The ETag first, then the bytes: if the object changes in between, the
+        # replace that follows fails on If-Match (safe); the other order could
+        # pair old bytes with the new ETag and lose the other writer's update.
+        etag = fs.info(path)["ETag"]
+        return fs.cat_file(path), etag
+
+    def replace_if(self, fs: AbstractFileSystem, path: str, data: bytes, content_type: str,
+                   expected_version: str) -> str:
+        from blog_images_tui.errors import Conflict
+
+        extra: dict[str, Any] = {"ContentType": content_type, "IfMatch": expected_version}
+        cache_control = cache_control_for(self.options.get("cache_control"), content_type)
+        if cache_control:
+            extra["CacheControl"] = cache_control
+        try:
+            answer = fs.pipe_file(path, data, **extra)
+        except FileNotFoundError:
+            raise Conflict(f"s3://{path} was removed meanwhile") from None
+        except OSError as error:
+            if _is_precondition_failed(error):
+                raise Conflict(f"s3://{path} was changed meanwhile") from None
+            raise
+        return (answer or {}).get("ETag") or fs.info(path)["ETag"]
+
+    def check_writable(self, fs: AbstractFileSystem, root: str) -> None:
+        """Create a probe, then prove a second conditional create of it is refused."""
+        probe = f"{root}/content/posts/.blog-images-write-check-{uuid.uuid4().hex}"
+        self.write_new(fs, probe, b"", "application/octet-stream")
+        try:
+            try:
+                self.write_new(fs, probe, b"second", "application/octet-stream")
+            except FileExistsError:
+                return  # the endpoint keeps its promise
+            if str(self.options.get(UNCONDITIONAL_OPTION, "")).lower() in ("1", "true", "yes"):
+                return
+            raise IgnoresConditionalWrites(
+                f"the S3 endpoint {self.endpoint} ignores If-None-Match: concurrent runs could overwrite "
+                f"paid images; to accept that risk pass --store-option {UNCONDITIONAL_OPTION}=true")
+        finally:
+            try:
+                fs.rm_file(probe)
+            except OSError:
+                pass  # no delete permission is fine: we only need to create
 
     def display_path(self, fs: AbstractFileSystem, path: str) -> str:
         return f"s3://{path}"
@@ -75,3 +130,12 @@ class S3Backend(Backend):
             bucket_relative = path.split("/", 1)[1] if "/" in path else path
             return f"{base.rstrip('/')}/{bucket_relative}"
         return fs.sign(path, expiration=expires_s)
+
+
+class IgnoresConditionalWrites(ValueError):
+    """The endpoint overwrote an object a conditional create should have refused."""
+
+
+def _is_precondition_failed(error: OSError) -> bool:
+    text = f"{error} {error.__cause__ or ''}"
+    return "PreconditionFailed" in text or "412" in text or "If-Match" in text or "Precondition" in text

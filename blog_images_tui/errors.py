@@ -86,6 +86,16 @@ class StoreUnusable(BlogImagesError):
     title = "Store unusable"
 
 
+class Conflict(BlogImagesError):
+    """A conditional replace found the object changed (or removed) since it was read.
+
+    Nothing was written; read it again, re-apply the change, and replace again.
+    """
+
+    exit_code = ExitCode.TEMPORARY
+    title = "Changed meanwhile"
+
+
 class NotStored(BlogImagesError):
     """The image was generated (and paid for) but could not be stored.
 

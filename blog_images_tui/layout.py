@@ -39,6 +39,18 @@ def metadata_name(filename: str) -> str:
     return f"{filename}{METADATA_SUFFIX}"
 
 
+def stem_of(name: str) -> str:
+    """The stem a file name takes: ``hero`` for ``hero.png``, ``Hero.JPG`` and ``hero_metadata.json``.
+
+    Any other name (a folder, a symlink, a file with an unknown extension) takes
+    everything before its last dot, or all of itself.
+    """
+    if name.lower().endswith(METADATA_SUFFIX):
+        return name[: -len(METADATA_SUFFIX)]
+    stem, dot, _ext = name.rpartition(".")
+    return stem if dot and stem else name
+
+
 def image_path(section: SectionRef, filename: str, output_format: str) -> str:
     return f"{raw_dir(section)}/{image_name(filename, output_format)}"
 

@@ -4,9 +4,15 @@ Layout (see :mod:`blog_images_tui.layout`) is the same on every backend.
 Listings go one level at a time (``ls`` of one folder, never a tree walk), so
 opening a section costs the same in a small store and a huge one.
 
-Writes never overwrite and never expose a partial file: the image is created
-first, then the metadata JSON, which marks the pair complete. All calls here
-are blocking; async callers run them in a thread.
+Every write goes through the write API here, whose rules are in
+``docs/write-protocol.md``: :meth:`Store.create` makes a new object
+exclusively (never overwriting, never showing a partial one), and
+:meth:`Store.replace` replaces one of the only replaceable things (a manifest
+JSON, a metadata's ``alt``) as a whole, if it is unchanged since
+:meth:`Store.read_versioned` read it. An image is created first, then its
+metadata JSON, which marks the pair complete. A stem (``hero``) is one name
+whatever its extension and letter case. All calls here are blocking; async
+callers run them in a thread.
 """
 
 from __future__ import annotations
@@ -17,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from blog_images_tui import layout
-from blog_images_tui.backend import Backend
-from blog_images_tui.errors import BadInput, StoreUnusable
+from blog_images_tui.backend import REPLACEABLE_CONTENT_TYPES, Backend
+from blog_images_tui.errors import BadInput, Conflict, StoreUnusable
 from blog_images_tui.ids import PostId, SectionRef, parse_filename, parse_id
 
 DEFAULT_STORE = "./static"
@@ -197,10 +203,38 @@ class Store:
         except Exception as error:
             raise StoreUnusable(f"cannot reach {self.display_path(relative)}: {describe_store_error(error)}") from None
 
-    def name_taken(self, section: SectionRef, filename: str, output_format: str) -> bool:
-        """True if the image or its metadata already exists (one listing)."""
-        names = set(self.list_raw_names(section))
-        return layout.image_name(filename, output_format) in names or layout.metadata_name(filename) in names
+    def names_in(self, relative: str) -> list[str]:
+        """Every name directly in a folder, whatever it is (file, folder, symlink, dangling symlink)."""
+        from fsspec.implementations.local import LocalFileSystem
+
+        if isinstance(self.fs, LocalFileSystem):
+            # fsspec's local listing follows symlinks and drops dangling ones: a name
+            # that is taken must be seen, whatever takes it.
+            try:
+                return sorted(os.listdir(self._abs(relative)))
+            except (FileNotFoundError, NotADirectoryError):
+                return []
+            except OSError as error:
+                raise StoreUnusable(f"cannot list {self.display_path(relative)}: {error_summary(error)}") from None
+        return sorted({entry["name"].rstrip("/").rsplit("/", 1)[-1] for entry in self._ls(relative)})
+
+    def stem_holders(self, section: SectionRef, filename: str) -> list[str]:
+        """Names in the section's ``raw/`` that take the stem ``filename`` (one listing).
+
+        A stem is one name whatever its extension and letter case: ``Hero.jpg``,
+        ``hero.png``, ``hero_metadata.json`` and a folder or symlink called
+        ``hero.webp`` all take ``hero``, so stores on case-insensitive disks
+        behave like the rest and two formats never share one metadata file.
+        Raises :class:`StoreUnusable` if the folder cannot hold images.
+        """
+        raw = layout.raw_dir(section)
+        self.backend.check_folder(self.fs, self.root, self._abs(raw))
+        wanted = filename.lower()
+        return [name for name in self.names_in(raw) if layout.stem_of(name).lower() == wanted]
+
+    def name_taken(self, section: SectionRef, filename: str, output_format: str | None = None) -> bool:
+        """True if anything in the section already takes the stem ``filename`` (any format or case)."""
+        return bool(self.stem_holders(section, filename))
 
     # -- writing --------------------------------------------------------------
     def check_writable(self) -> None:
@@ -218,26 +252,92 @@ class Store:
         except Exception as error:  # botocore credential errors are not OSErrors
             raise StoreUnusable(f"cannot write to {self.url}: {type(error).__name__}: {error_summary(error)}") from None
 
-    def write_new(self, relative: str, data: bytes, content_type: str) -> str:
-        """Create one object; ``FileExistsError`` if taken. Returns its display path."""
+    def create(self, relative: str, data: bytes, content_type: str) -> str:
+        """Create one new object exclusively; ``FileExistsError`` if the name is taken.
+
+        Nothing is ever overwritten and no partial object is ever visible under
+        the final name. It carries ``content_type`` and the store's
+        Cache-Control (never ``immutable`` on a replaceable JSON). Returns its
+        display path.
+        """
         self.backend.write_new(self.fs, self._abs(relative), data, content_type)
         return self.display_path(relative)
+
+    #: the name :meth:`create` had before the write protocol (same call)
+    write_new = create
+
+    def read_versioned(self, relative: str) -> tuple[bytes, str]:
+        """The bytes of an object and its version token (for :meth:`replace`).
+
+        The token is the ETag on S3 and a hash of the bytes elsewhere.
+        ``FileNotFoundError`` if it does not exist.
+        """
+        try:
+            return self.backend.read_versioned(self.fs, self._abs(relative))
+        except FileNotFoundError:
+            raise
+        except Exception as error:
+            raise StoreUnusable(f"cannot read {self.display_path(relative)}: {describe_store_error(error)}") from None
+
+    def replace(self, relative: str, data: bytes, content_type: str, expected_version: str) -> str:
+        """Replace a replaceable JSON object as a whole if it still has ``expected_version``.
+
+        Only manifests and metadata (for its ``alt``) are ever replaced: any other
+        name or content type is refused. Raises :class:`Conflict` if the object
+        changed or vanished since it was read (nothing written). Returns the
+        new version token.
+        """
+        if not relative.endswith(".json") or content_type not in REPLACEABLE_CONTENT_TYPES:
+            raise BadInput(f"{relative} is not replaceable: only a manifest or metadata JSON is ever replaced")
+        try:
+            return self.backend.replace_if(self.fs, self._abs(relative), data, content_type, expected_version)
+        except Conflict:
+            raise
+        except Exception as error:
+            raise StoreUnusable(f"cannot replace {self.display_path(relative)}: {describe_store_error(error)}") from None
+
+    def replace_metadata_alt(self, section: SectionRef, filename: str, alt: str | None,
+                             *, attempts: int = 3) -> dict[str, Any]:
+        """Set a stored image's ``alt`` text, changing nothing else in its metadata.
+
+        Read, change, conditional replace; on a :class:`Conflict` (another
+        writer got there first) it reads again and re-applies, up to
+        ``attempts`` times. Returns the metadata as stored.
+        """
+        relative = layout.metadata_path(section, parse_filename(filename))
+        for attempt in range(attempts):
+            raw, version = self.read_versioned(relative)
+            metadata = json.loads(raw)
+            if not isinstance(metadata, dict):
+                raise StoreUnusable(f"{self.display_path(relative)} is not a metadata object")
+            if alt is None:
+                metadata.pop("alt", None)
+            else:
+                metadata["alt"] = alt
+            try:
+                self.replace(relative, encode_metadata(metadata), layout.CONTENT_TYPES["json"], version)
+                return metadata
+            except Conflict:
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     def save(self, section: SectionRef, filename: str, output_format: str,
              image: bytes, metadata: dict[str, Any]) -> StoredImage:
         """Store an image, then its metadata JSON (the completion marker).
 
-        Raises ``FileExistsError`` if the image name is taken (nothing written)
+        Raises ``FileExistsError`` if the stem is taken (nothing written)
         and :class:`MetadataWriteFailed` if the image landed but its metadata
         did not (the caller keeps both for recovery).
         """
         image_rel = layout.image_path(section, filename, output_format)
         meta_rel = layout.metadata_path(section, filename)
-        if self.exists(meta_rel):
-            raise FileExistsError(self.display_path(meta_rel))
-        image_display = self.write_new(image_rel, image, layout.CONTENT_TYPES[output_format])
+        holders = self.stem_holders(section, filename)
+        if holders:
+            raise FileExistsError(self.display_path(f"{layout.raw_dir(section)}/{holders[0]}"))
+        image_display = self.create(image_rel, image, layout.CONTENT_TYPES[output_format])
         try:
-            meta_display = self.write_new(meta_rel, encode_metadata(metadata), layout.CONTENT_TYPES["json"])
+            meta_display = self.create(meta_rel, encode_metadata(metadata), layout.CONTENT_TYPES["json"])
         except Exception as error:
             raise MetadataWriteFailed(image_display, error) from error
         return StoredImage(section, filename, image_display, meta_display, metadata)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -298,7 +299,7 @@ def test_an_unusable_recovery_folder_falls_back_to_the_temp_folder_and_the_hint_
     env = {FAULT_ENV: "image:enospc-mid", "BLOG_IMAGES_RECOVERY_DIR": str(blocker / "recovery"), "TMPDIR": str(temp)}
     run = cli.run(*generate_args(faulty_backend + local_store_url, extra=("--filename", "hero")), env=env)
     assert run.code == 7, run
-    kept = only_pending(temp / "blog-images-recovery")
+    kept = only_pending(temp / f"blog-images-recovery-{os.getuid()}")  # per user (issue 10, item 13)
     assert str(kept) in run.stderr
     # The printed command works as printed: it points `recover` at where the image really is.
     hint = run.stderr.split("finish with: ", 1)[1].rsplit(")", 1)[0]
