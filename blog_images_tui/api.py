@@ -27,7 +27,7 @@ from blog_images_tui.generation import (BASE_URL_ENV, DEFAULT_MAX_RETRIES, DEFAU
 from blog_images_tui.ids import PostId, SectionRef, parse_id
 from blog_images_tui.models import DEFAULT_MODEL
 from blog_images_tui.secrets import resolve_api_key
-from blog_images_tui.service import generate_into_store
+from blog_images_tui.service import generate_and_record
 from blog_images_tui.storage import ImageEntry, Store, StoredImage, open_store
 
 __all__ = [
@@ -63,7 +63,7 @@ async def agenerate(prompt: str, post_id: PostId | str, section_id: PostId | str
     target = _store(store, store_options)
     async with ImageGenerator(client_settings(api_key, base_url, timeout_s=timeout_s,
                                               max_retries=max_retries)) as generator:
-        return await generate_into_store(request, target, generator, on_partial=on_partial)
+        return await generate_and_record(request, target, generator, on_partial=on_partial)
 
 
 def generate(prompt: str, post_id: PostId | str, section_id: PostId | str, **kwargs: Any) -> StoredImage:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Callable
 
-from blog_images_tui import layout, pricing
+from blog_images_tui import layout, ledger, pricing
 from blog_images_tui.errors import AuthConfigError, BadInput, BlogImagesError, ExitCode, Interrupted, NotStored
 from blog_images_tui.generation import ClientSettings, ImageGenerator, ImageRequest
 from blog_images_tui.ids import SectionRef
@@ -174,6 +174,7 @@ class JobEngine:
         if not job.state.finished:
             job.state, job.stage, job.error = JobState.CANCELLED, "cancelled", Interrupted("cancelled")
             job.finished_at = time.monotonic()
+            self._settle(job, sent=False)
             self._emit(job, "cancelled")
         self._unfinished -= 1
         if self._unfinished == 0:
@@ -326,11 +327,13 @@ class JobEngine:
         self._reserved[id(job)] = cost.usd
 
     def _settle(self, job: Job, sent: bool) -> None:
-        """Turn the job's reservation into spending if an image was (or may have been) paid for."""
+        """Turn the job's reservation into spending if an image was (or may have been) paid for,
+        and write the job's line in the local ledger (called once per job, when it ends)."""
         reserved = self._reserved.pop(id(job), None)
         # A request abandoned mid-generation may still be billed: count it.
         paid = (job.state is JobState.STORED or isinstance(job.error, NotStored)
                 or (job.state is JobState.CANCELLED and sent))
+        ledger.record_job(self.store, job, billed=paid)  # every job, once; never raises
         if not paid:
             return
         if job.cost_usd is not None:

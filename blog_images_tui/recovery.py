@@ -45,12 +45,17 @@ WRITING, KEPT = "writing", "kept"
 INTERRUPTED_REASON = "the process ended while the image was being stored"
 
 
+def state_home() -> Path:
+    """Where this tool keeps local state: ``$XDG_STATE_HOME/blog-images`` (``~/.local/state/blog-images``)."""
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(state) / "blog-images"
+
+
 def recovery_root() -> Path:
     """``$BLOG_IMAGES_RECOVERY_DIR``, else ``$XDG_STATE_HOME/blog-images/recovery``."""
     if os.environ.get(RECOVERY_ENV):
         return Path(os.environ[RECOVERY_ENV]).expanduser()
-    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return Path(state) / "blog-images" / "recovery"
+    return state_home() / "recovery"
 
 
 def fallback_root() -> Path:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shlex
+import time
 from dataclasses import replace
 from typing import Any, Callable
 
@@ -152,3 +153,48 @@ async def generate_into_store(request: ImageRequest, store: Store, generator: Im
     stored = await store_generated(request, store, generated)
     stage("stored")
     return stored
+
+
+async def generate_and_record(request: ImageRequest, store: Store, generator: ImageGenerator,
+                              **options: Any) -> StoredImage:
+    """:func:`generate_into_store` for one image outside the job engine (``blog-images generate``,
+    the Python API), leaving its line in the local job ledger, as the engine does for its jobs.
+
+    The request gets a job id (a hash of what it asks for, as in the engine), stored in the
+    metadata, so stats can tell this image in the store from its ledger line.
+    """
+    from blog_images_tui import ledger, pricing
+    from blog_images_tui.jobs import prepare_job_request
+
+    request = prepare_job_request(request)
+    on_stage: StageCallback | None = options.pop("on_stage", None)
+    started, sent = time.monotonic(), False
+    stored: StoredImage | None = None
+    error: BaseException | None = None
+
+    def stage(name: str) -> None:
+        nonlocal sent
+        sent = sent or name == "generating"
+        if on_stage is not None:
+            on_stage(name)
+
+    try:
+        stored = await generate_into_store(request, store, generator, on_stage=stage, **options)
+        return stored
+    except StoredThenCancelled as landed:
+        stored = landed.stored
+        raise
+    except BaseException as caught:
+        error = caught
+        raise
+    finally:
+        if stored is not None:
+            outcome = "stored"
+        elif isinstance(error, (asyncio.CancelledError, KeyboardInterrupt)):
+            outcome = "cancelled"
+        else:
+            outcome = ledger.outcome_of("failed", error)
+        ledger.record(store, request, outcome=outcome, error=error, duration_s=time.monotonic() - started,
+                      billed=stored is not None or isinstance(error, NotStored) or (outcome == "cancelled" and sent),
+                      result=stored, estimated_usd=pricing.estimate(request).usd,
+                      actual_usd=stored.metadata.get("cost_usd") if stored is not None else None)

@@ -29,6 +29,7 @@ COMMANDS = [
     ("models", "blog_images_tui.cli.models"),
     ("batch", "blog_images_tui.cli.batch"),
     ("templates", "blog_images_tui.cli.templates"),
+    ("stats", "blog_images_tui.cli.stats"),
     ("tui", "blog_images_tui.cli.tui"),
 ]
 

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from blog_images_tui.cli.common import open_store_from_args, print_json, settings_from_args, warn
     from blog_images_tui.generation import ImageGenerator, ImageRequest
     from blog_images_tui.ids import SectionRef
-    from blog_images_tui.service import StoredThenCancelled, generate_into_store
+    from blog_images_tui.service import StoredThenCancelled, generate_and_record
 
     from blog_images_tui.config import Defaults, load_config
     from blog_images_tui.models import DEFAULT_MODEL
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     async def go():
         async with ImageGenerator(settings) as generator:
             try:
-                return await generate_into_store(request, store, generator)
+                return await generate_and_record(request, store, generator)
             except StoredThenCancelled as landed:
                 # Ctrl-C came while the paid-for image was being written: it landed whole. Say where,
                 # or "interrupted" alone reads as "nothing stored" and a re-run hits "already exists".
