@@ -7,16 +7,17 @@ the stats must then match what the fake served and what the store holds.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import statistics
 import subprocess
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
+from backends.local import LocalBackend
 from blog_images_tui import layout, ledger, pricing
 from blog_images_tui.api import client_settings
 from blog_images_tui.errors import ApiRejected
@@ -24,7 +25,7 @@ from blog_images_tui.generation import ImageRequest
 from blog_images_tui.ids import SectionRef
 from blog_images_tui.jobs import JobEngine, JobState
 from blog_images_tui.stats import StatsQuery, collect, parse_date, percentile
-from blog_images_tui.storage import open_store
+from blog_images_tui.storage import Store, open_store
 from blog_images_tui.testing.fake_images_api import Reply
 from tests.conftest import TEST_KEY, settle
 
@@ -63,12 +64,26 @@ def stored_metadata(store, sections=(SECTION,)) -> list[dict]:
     return found
 
 
+class RefusingMetadata(LocalBackend):
+    """The real local backend, refusing metadata writes under ``refused`` (after the image is paid for)."""
+
+    def __init__(self, refused: str, **options) -> None:
+        super().__init__(**options)
+        self.refused = refused
+
+    def write_new(self, fs, path: str, data: bytes, content_type: str) -> None:
+        if self.refused and f"/{self.refused}/" in path and path.endswith(layout.METADATA_SUFFIX):
+            raise PermissionError(errno.EACCES, "Permission denied", path)
+        super().write_new(fs, path, data, content_type)
+
+
+def refusing_store(url: str, section: SectionRef) -> Store:
+    return Store(url, RefusingMetadata(layout.raw_dir(section)))
+
+
 def test_a_batch_with_faults_is_counted_as_the_fake_served(api_env, local_store_url, tmp_path):
-    store = open_store(local_store_url)
-    # Section OTHER's raw folder is a file: its image is paid for, then cannot be stored (kept).
-    blocked = Path(local_store_url) / layout.raw_dir(OTHER)
-    blocked.parent.mkdir(parents=True)
-    blocked.write_text("not a folder")
+    # Section OTHER refuses metadata: its image is paid for, then cannot be stored (kept for recovery).
+    store = refusing_store(local_store_url, OTHER)
     api_env.enqueue(Reply.ok(), Reply.error(400, code="moderation_blocked", message="Your request was rejected"),
                     Reply.ok(), Reply.server_error(500), Reply.ok(), Reply.ok(), Reply.ok())
     requests = requests_for(6) + requests_for(1, OTHER, prefix="kept")
@@ -80,7 +95,7 @@ def test_a_batch_with_faults_is_counted_as_the_fake_served(api_env, local_store_
     assert served == 7
 
     # The same batch again: the four stored are skipped without a request, the rest run again and land.
-    blocked.unlink()
+    store = open_store(local_store_url)
     again = run_engine(store, requests)
     assert sorted(job.state.value for job in again) == ["skipped"] * 4 + ["stored"] * 3
     assert settle(api_env) == served + 3
@@ -184,14 +199,11 @@ def test_images_made_elsewhere_are_counted_once_from_the_store(api_env, backend,
 def test_a_kept_image_recovered_later_is_not_counted_twice(api_env, local_store_url, monkeypatch):
     from blog_images_tui.recovery import finish_recovery, list_pending
 
-    store = open_store(local_store_url)
-    blocked = Path(local_store_url) / layout.raw_dir(SECTION)
-    blocked.parent.mkdir(parents=True)
-    blocked.write_text("not a folder")
-    [job] = run_engine(store, [ImageRequest(prompt="a kept one", section=SECTION, size="1024x1024",
-                                            quality="low", filename="hero")])
+    [job] = run_engine(refusing_store(local_store_url, SECTION),
+                       [ImageRequest(prompt="a kept one", section=SECTION, size="1024x1024", quality="low",
+                                     filename="hero")])
     assert job.exit_code == 7
-    blocked.unlink()
+    store = open_store(local_store_url)
     [pending] = list_pending()
     finish_recovery(pending, store)
     data = collect(store, StatsQuery()).to_json()
