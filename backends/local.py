@@ -35,7 +35,7 @@ _AT_FDCWD = -100
 class LocalBackend(Backend):
     name = "local"
     protocols = ("", "file", "local")
-    option_names = ("public_base_url",)
+    option_names = ("public_base_url", "url_prefix")
 
     def filesystem(self, url: str) -> tuple[AbstractFileSystem, str]:
         path = url.split("://", 1)[1] if "://" in url else url

@@ -11,6 +11,7 @@ from blog_images_tui.backend import Backend
 class MemoryBackend(Backend):
     name = "memory"
     protocols = ("memory",)
+    option_names = ("public_base_url", "url_prefix")
 
     def filesystem(self, url: str) -> tuple[AbstractFileSystem, str]:
         fs = MemoryFileSystem()

@@ -30,7 +30,7 @@ class S3Backend(Backend):
     name = "s3"
     protocols = ("s3", "s3a")
     option_names = ("endpoint_url", "profile", "key", "secret", "token", "anon", "region",
-                    "cache_control", "public_base_url", "retries", UNCONDITIONAL_OPTION)
+                    "cache_control", "public_base_url", "retries", UNCONDITIONAL_OPTION, "url_prefix")
 
     def filesystem(self, url: str) -> tuple[AbstractFileSystem, str]:
         import s3fs  # heavy (botocore): imported only when an S3 store is used
@@ -123,6 +123,11 @@ class S3Backend(Backend):
 
     def display_path(self, fs: AbstractFileSystem, path: str) -> str:
         return f"s3://{path}"
+
+    def served_path(self, root: str, relative: str) -> str:
+        # public_base_url serves the bucket (as in link()): the store's prefix is part of the path.
+        prefix = root.split("/", 1)[1] if "/" in root else ""
+        return f"{prefix}/{relative}" if prefix else relative
 
     def link(self, fs: AbstractFileSystem, path: str, *, expires_s: int = 3600) -> str:
         base = self.options.get("public_base_url")

@@ -8,6 +8,8 @@
     for post in api.list_posts():
         ...
     meta = api.read_metadata(53, 1, "hero")
+    published = api.publish(53, 1, "hero", widths=(480, 960))
+    print(published.manifest["html"])
 
 Keys come from ``api_key=`` or the environment (``OPENAI_AUTH_TOKEN``, then
 ``OPENAI_API_KEY``); the store from ``store=`` or ``BLOG_IMAGES_STORE``
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from blog_images_tui.errors import BlogImagesError, ExitCode
 from blog_images_tui.generation import (BASE_URL_ENV, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_S, ClientSettings,
@@ -30,10 +32,13 @@ from blog_images_tui.secrets import resolve_api_key
 from blog_images_tui.service import generate_and_record
 from blog_images_tui.storage import ImageEntry, Store, StoredImage, open_store
 
+if TYPE_CHECKING:  # publishing's modules load when first used
+    from blog_images_tui.publish import AltResult, ProgressCallback, PublishResult
+
 __all__ = [
     "BlogImagesError", "ExitCode", "ImageRequest", "ClientSettings", "Store", "StoredImage", "ImageEntry",
     "SectionRef", "open_store", "client_settings", "generate", "agenerate", "list_posts", "list_sections",
-    "list_images", "read_metadata",
+    "list_images", "read_metadata", "publish", "apublish", "set_alt",
 ]
 
 
@@ -86,3 +91,44 @@ def list_images(post_id: PostId | str, section_id: PostId | str, store: Store | 
 def read_metadata(post_id: PostId | str, section_id: PostId | str, filename: str,
                   store: Store | str | None = None) -> dict[str, Any]:
     return _store(store).read_metadata(SectionRef.parse(post_id, section_id), filename)
+
+
+async def apublish(post_id: PostId | str, section_id: PostId | str, filename: str, *,
+                   store: Store | str | None = None, store_options: dict[str, Any] | None = None,
+                   widths: tuple[int, ...] | None = None, formats: tuple[str, ...] | None = None,
+                   fallback: str | None = None, quality: dict[str, int] | None = None, sizes: str | None = None,
+                   alt: str | None = None, workers: int | None = None, pool: str = "thread",
+                   on_progress: ProgressCallback | None = None) -> PublishResult:
+    """Publish one stored image for the web (``blog-images publish``); returns a ``PublishResult``.
+
+    Unset settings come from the config files' ``[publish]`` table, then the
+    defaults (480/960/1600 wide, AVIF and WebP). ``result.manifest`` holds
+    the derivatives and the ``html``/``markdown`` snippets.
+    """
+    from blog_images_tui.encoderpool import EncoderPool
+    from blog_images_tui.publish import Publisher
+    from blog_images_tui.webplan import resolve_settings
+
+    section = SectionRef.parse(post_id, section_id)
+    target = _store(store, store_options)
+    settings = resolve_settings(target, widths=widths, formats=formats, fallback=fallback, quality=quality,
+                                sizes=sizes)
+    encoder_pool = EncoderPool(workers, pool)
+    try:
+        return await Publisher(target, pool=encoder_pool, on_progress=on_progress).publish(
+            section, filename, settings, alt=alt)
+    finally:
+        encoder_pool.close()
+
+
+def publish(post_id: PostId | str, section_id: PostId | str, filename: str, **kwargs: Any) -> PublishResult:
+    """Blocking version of :func:`apublish` (same arguments)."""
+    return asyncio.run(apublish(post_id, section_id, filename, **kwargs))
+
+
+def set_alt(post_id: PostId | str, section_id: PostId | str, filename: str, text: str,
+            store: Store | str | None = None) -> AltResult:
+    """Set an image's alt text (metadata, then its published manifest); returns an ``AltResult``."""
+    from blog_images_tui.publish import set_alt as set_alt_in_store
+
+    return set_alt_in_store(_store(store), SectionRef.parse(post_id, section_id), filename, text)

@@ -123,6 +123,25 @@ class Backend(ABC):
         """A URL a browser can open: a public base URL if configured, else a signed one."""
         return self.display_path(fs, path)
 
+    def public_url(self, root: str, relative: str) -> str:
+        """The URL a web page links the store-relative path with (published derivatives).
+
+        The ``public_base_url`` option (the store root as served), else the
+        ``url_prefix`` option, else a root-relative path (``/content/posts/...``,
+        what a static site serves its ``static/`` folder as).
+        """
+        base = self.options.get("public_base_url")
+        if base:
+            return f"{base.rstrip('/')}/{self.served_path(root, relative)}"
+        prefix = self.options.get("url_prefix")
+        if prefix:
+            return f"{prefix.rstrip('/')}/{relative}"
+        return f"/{relative}"
+
+    def served_path(self, root: str, relative: str) -> str:
+        """``relative`` as the server behind ``public_base_url`` sees it (the store root by default)."""
+        return relative
+
     def check_writable(self, fs: AbstractFileSystem, root: str) -> None:
         """Raise ``OSError`` (or a subclass) unless a new object can be written under ``root``.
 
@@ -144,12 +163,15 @@ class FsspecBackend(Backend):
     protocols = ()
     atomic_exclusive_create = False
 
+    #: options of ours; every other option goes straight to the fsspec filesystem
+    link_options = ("public_base_url", "url_prefix")
+
     def __init__(self, **options: Any) -> None:
-        self.options = options  # passed straight to the fsspec filesystem
+        self.options = options
         self._replace_lock = threading.Lock()
 
     def filesystem(self, url: str) -> tuple[AbstractFileSystem, str]:
         from fsspec.core import url_to_fs
 
-        fs, root = url_to_fs(url, **self.options)
+        fs, root = url_to_fs(url, **{k: v for k, v in self.options.items() if k not in self.link_options})
         return fs, root.rstrip("/")

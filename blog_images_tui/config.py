@@ -25,7 +25,9 @@ template:
    (``s3://bucket/prefix/blog-images.toml``), shared by everyone using it;
 3. ``blog-images.toml`` in the current folder.
 
-Other top-level tables are left for other parts of the tool.
+``[publish]`` holds the defaults of ``blog-images publish`` (widths, formats,
+fallback, quality, sizes; see :mod:`blog_images_tui.webplan`). Other
+top-level tables are left for other parts of the tool.
 """
 
 from __future__ import annotations
@@ -85,6 +87,13 @@ class Config:
     sources: tuple[str, ...] = ()
     #: every place looked at, found or not (for messages)
     searched: tuple[str, ...] = ()
+    #: the ``[publish]`` tables merged key by key (see :mod:`blog_images_tui.webplan`)
+    publish: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def publish_source(self) -> str:
+        """What to name when the merged ``[publish]`` settings are wrong."""
+        return ", ".join(self.sources) or "config"
 
 
 def user_config_path() -> Path:
@@ -94,10 +103,23 @@ def user_config_path() -> Path:
 
 def parse_config(text: str, source: str) -> tuple[Defaults, dict[str, PromptTemplate]]:
     """Defaults and templates of one config file's text; BadInput naming the file."""
+    defaults, templates, _publish = parse_config_file(text, source)
+    return defaults, templates
+
+
+def parse_config_file(text: str, source: str) -> tuple[Defaults, dict[str, PromptTemplate], dict[str, Any]]:
+    """Defaults, templates and the ``[publish]`` table of one config file; BadInput naming the file."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise BadInput(f"{source}: not valid TOML: {error}") from None
+    publish = data.get("publish", {})
+    if not isinstance(publish, dict):
+        raise BadInput(f"{source}: publish must be a table ([publish])")
+    if publish:
+        from blog_images_tui.webplan import settings_from_table
+
+        settings_from_table(publish, source)  # a bad key or value is named with its file
     table = data.get("defaults", {})
     if not isinstance(table, dict):
         raise BadInput(f"{source}: defaults must be a table ([defaults])")
@@ -116,7 +138,7 @@ def parse_config(text: str, source: str) -> tuple[Defaults, dict[str, PromptTemp
             raise BadInput(f"{source}: [defaults] budget must not be negative")
         values[name] = float(value) if key in ("rpm", "budget") else value
     templates = templates_from_table(data.get("templates", {}), source)
-    return Defaults(**values), templates
+    return Defaults(**values), templates, publish
 
 
 def _read_local(path: Path) -> str | None:
@@ -169,14 +191,15 @@ def config_locations(store=None, cwd: Path | None = None) -> list[tuple[str, Any
 
 def load_config(store=None, *, cwd: Path | None = None) -> Config:
     """Merge every config file that exists (see the module docstring for the order)."""
-    defaults, templates, sources, searched = Defaults(), {}, [], []
+    defaults, templates, publish, sources, searched = Defaults(), {}, {}, [], []
     for name, reader in config_locations(store, cwd):
         searched.append(name)
         text = reader()
         if text is None:
             continue
-        file_defaults, file_templates = parse_config(text, name)
+        file_defaults, file_templates, file_publish = parse_config_file(text, name)
         defaults = file_defaults.merged_over(defaults)
         templates.update(file_templates)
+        publish.update(file_publish)
         sources.append(name)
-    return Config(defaults, templates, tuple(sources), tuple(searched))
+    return Config(defaults, templates, tuple(sources), tuple(searched), publish=publish)

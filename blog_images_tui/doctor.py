@@ -10,7 +10,10 @@ sections, one listing of each section's ``raw/`` folder) and reports:
 - leftover temp files and write probes (``.blog-images-tmp-*``,
   ``.blog-images-write-check-*``) from a process killed mid-write;
 - images waiting in the local recovery folder for this store, and recovery
-  folders that cannot be used (no note, or a note that does not parse).
+  folders that cannot be used (no note, or a note that does not parse);
+- in a section's ``web/`` (see :mod:`blog_images_tui.publish`): derivatives
+  of an image that has no manifest (a publish cut short), a manifest naming
+  files that are not there, a manifest that cannot be read.
 
 :func:`repair` finishes the waiting uploads (:func:`recovery.finish_recovery`)
 and removes leftover temp files older than a safe age. Nothing else is ever
@@ -50,6 +53,9 @@ class Problem(str, Enum):
     LEFTOVER_TEMP_FILE = "leftover temp file"
     WAITING_RECOVERY = "waiting in the recovery folder"
     UNUSABLE_RECOVERY = "unusable recovery folder"
+    DERIVATIVES_WITHOUT_MANIFEST = "web derivatives without a manifest"
+    MANIFEST_NAMES_MISSING_FILES = "manifest naming missing files"
+    UNREADABLE_MANIFEST = "unreadable manifest"
 
 
 @dataclass
@@ -159,6 +165,54 @@ def _check_exists(store: Store) -> None:
     raise StoreUnusable(f"store {store.url} does not exist", hint="check the URL; doctor only reads it")
 
 
+def _examine_web(store: Store, section: SectionRef, now: float,
+                 ) -> tuple[list[Finding], list[tuple[SectionRef, str, set[str]]]]:
+    """One listing of a section's ``web/``: temp files, derivatives with no manifest, manifests to read."""
+    from blog_images_tui.webplan import DERIVATIVE_NAME
+
+    web = layout.web_dir(section)
+    files = {entry.name: entry for entry in store.list_files(web)}
+    findings = []
+    published = {name[: -len(layout.WEB_MANIFEST_SUFFIX)] for name in files
+                 if name.endswith(layout.WEB_MANIFEST_SUFFIX)}
+    orphans: dict[str, list[str]] = {}
+    for name, entry in sorted(files.items()):
+        if _is_temp(name):
+            findings.append(Finding(Problem.LEFTOVER_TEMP_FILE, store.display_path(f"{web}/{name}"),
+                                    "left by a write that never finished", section=section,
+                                    relative=f"{web}/{name}", age_s=_age(entry, now)))
+            continue
+        match = DERIVATIVE_NAME.fullmatch(name)
+        if match and match["stem"] not in published:
+            orphans.setdefault(match["stem"], []).append(name)
+    for stem, names in sorted(orphans.items()):
+        findings.append(Finding(Problem.DERIVATIVES_WITHOUT_MANIFEST, store.display_path(f"{web}/{names[0]}"),
+                                f"{len(names)} file(s) of {stem} and no manifest "
+                                f"({stem}{layout.WEB_MANIFEST_SUFFIX}): a publish was cut short", section=section, relative=f"{web}/{names[0]}",
+                                note=f"finish it: blog-images publish {section.post_id} {section.section_id} {stem}"))
+    manifests = [(section, f"{web}/{stem}{layout.WEB_MANIFEST_SUFFIX}", set(files)) for stem in sorted(published)]
+    return findings, manifests
+
+
+def _manifest_problem(store: Store, relative: str, present: set[str]) -> tuple[Problem, str] | None:
+    """What is wrong with a manifest: unreadable, or naming files not in its folder."""
+    try:
+        manifest = json.loads(store.read_bytes(relative))
+        names = [entry["path"].rsplit("/", 1)[-1] for entry in manifest["derivatives"]]
+    except FileNotFoundError:
+        return None
+    except BlogImagesError as error:
+        return Problem.UNREADABLE_MANIFEST, redact(error.message)
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as error:
+        return Problem.UNREADABLE_MANIFEST, f"not a manifest ({type(error).__name__}: {error_summary(error)})"
+    missing = [name for name in names if name not in present]
+    if not missing:
+        return None
+    return (Problem.MANIFEST_NAMES_MISSING_FILES,
+            f"{len(missing)} file(s) it names are missing: {', '.join(missing[:5])}"
+            + (" ..." if len(missing) > 5 else ""))
+
+
 def examine(store: Store, *, now: float | None = None,
             on_section: Callable[[SectionRef], None] | None = None) -> Checkup:
     """Walk ``store`` one level at a time and return every problem found (nothing is changed).
@@ -178,6 +232,7 @@ def examine(store: Store, *, now: float | None = None,
             checkup.findings.append(Finding(Problem.LEFTOVER_TEMP_FILE, store.display_path(relative),
                                             "a write probe", relative=relative, age_s=_age(entry, now)))
     to_read: list[tuple[SectionRef, str]] = []
+    manifests: list[tuple[SectionRef, str, set[str]]] = []
     for post in store.list_posts():
         checkup.posts += 1
         for section_id in store.list_sections(post):
@@ -215,13 +270,21 @@ def examine(store: Store, *, now: float | None = None,
                                                     "its image is missing", section=section,
                                                     relative=f"{raw}/{name}"))
                 to_read.append((section, f"{raw}/{name}"))
+            web_findings, web_manifests = _examine_web(store, section, now)
+            checkup.findings.extend(web_findings)
+            manifests.extend(web_manifests)
 
     # Reading every metadata file is the slow part on S3: a few at a time.
     with ThreadPoolExecutor(max_workers=READ_CONCURRENCY) as pool:
         problems = list(pool.map(lambda item: _metadata_problem(store, item[1]), to_read))
+        manifest_problems = list(pool.map(lambda item: _manifest_problem(store, item[1], item[2]), manifests))
     for (section, relative), why in zip(to_read, problems):
         if why:
             checkup.findings.append(Finding(Problem.UNREADABLE_METADATA, store.display_path(relative), why,
+                                            section=section, relative=relative))
+    for (section, relative, _names), found in zip(manifests, manifest_problems):
+        if found:
+            checkup.findings.append(Finding(found[0], store.display_path(relative), found[1],
                                             section=section, relative=relative))
 
     for item in mine:
@@ -271,6 +334,9 @@ def repair(store: Store, checkup: Checkup, *, min_temp_age_s: float = SAFE_TEMP_
                 finding.note = "no metadata is known for it: keep it as is, regenerate it, or delete it"
         elif finding.problem is Problem.METADATA_WITHOUT_IMAGE:
             finding.note = finding.note or "the image is gone: regenerate it, or delete the metadata"
-        elif finding.problem is Problem.UNREADABLE_METADATA:
+        elif finding.problem in (Problem.UNREADABLE_METADATA, Problem.UNREADABLE_MANIFEST):
             finding.note = finding.note or "fix or delete the file by hand"
+        elif finding.problem is Problem.MANIFEST_NAMES_MISSING_FILES:
+            finding.note = finding.note or ("publish the image again: the missing files are made and the "
+                                            "manifest rewritten")
     return checkup

@@ -2,6 +2,8 @@
 
     {root}/content/posts/{post_id}/sections/{section_id}/raw/{filename}.{ext}
     {root}/content/posts/{post_id}/sections/{section_id}/raw/{filename}_metadata.json
+    {root}/content/posts/{post_id}/sections/{section_id}/web/{filename}-{width}w-{hash}.{avif,webp,jpg,png}
+    {root}/content/posts/{post_id}/sections/{section_id}/web/{filename}_web.json
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from blog_images_tui.ids import PostId, SectionRef
 
 POSTS_DIR = "content/posts"
 METADATA_SUFFIX = "_metadata.json"
+WEB_MANIFEST_SUFFIX = "_web.json"
 IMAGE_EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
 EXTENSION_FORMATS = {"png": "png", "jpg": "jpeg", "jpeg": "jpeg", "webp": "webp"}
-CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "json": "application/json"}
+CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "avif": "image/avif",
+                 "json": "application/json"}
 
 
 def post_dir(post_id: PostId) -> str:
@@ -29,6 +33,15 @@ def sections_dir(post_id: PostId) -> str:
 def raw_dir(section: SectionRef) -> str:
     """Relative path of a section's ``raw/`` folder."""
     return f"{POSTS_DIR}/{section.post_id}/sections/{section.section_id}/raw"
+
+
+def web_dir(section: SectionRef) -> str:
+    """Relative path of a section's ``web/`` folder: published derivatives and their manifests."""
+    return f"{POSTS_DIR}/{section.post_id}/sections/{section.section_id}/web"
+
+
+def web_manifest_path(section: SectionRef, filename: str) -> str:
+    return f"{web_dir(section)}/{filename}{WEB_MANIFEST_SUFFIX}"
 
 
 def image_name(filename: str, output_format: str) -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from blog_images_tui import layout
 from blog_images_tui.backend import REPLACEABLE_CONTENT_TYPES, Backend
@@ -106,6 +106,10 @@ class Store:
     def display_path(self, relative: str) -> str:
         """Full local path or URL of a store-relative path."""
         return self.backend.display_path(self.fs, self._abs(relative))
+
+    def public_url(self, relative: str) -> str:
+        """The URL a web page links a store-relative path with (see ``Backend.public_url``)."""
+        return self.backend.public_url(self.root, relative)
 
     def link(self, section: SectionRef, name: str, *, expires_s: int = 3600) -> str:
         """A URL to open the object: public base URL, signed URL or file:// URL."""
@@ -296,6 +300,52 @@ class Store:
         except Exception as error:
             raise StoreUnusable(f"cannot replace {self.display_path(relative)}: {describe_store_error(error)}") from None
 
+    def read_json_versioned(self, relative: str) -> tuple[dict[str, Any] | None, str | None]:
+        """A JSON object and its version token, or (None, None) if there is none.
+
+        :class:`StoreUnusable` if it is not a JSON object (a person must look at it).
+        """
+        try:
+            raw, version = self.read_versioned(relative)
+        except FileNotFoundError:
+            return None, None
+        try:
+            value = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise StoreUnusable(f"{self.display_path(relative)} is not valid JSON",
+                                hint="fix or remove it by hand; `blog-images doctor` lists it") from None
+        if not isinstance(value, dict):
+            raise StoreUnusable(f"{self.display_path(relative)} is not a JSON object")
+        return value, version
+
+    def update_json(self, relative: str, change: Callable[[dict[str, Any] | None], dict[str, Any] | None], *,
+                    attempts: int = 5) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """Read a replaceable JSON object, change it, write it back conditionally.
+
+        ``change`` gets the object as stored (None if there is none) and
+        returns the new one, or None (or the same) to leave it as it is. A
+        missing object is created exclusively, an existing one replaced with
+        :meth:`replace`; when another writer got there first, it reads again
+        and re-applies ``change``, up to ``attempts`` times, then raises
+        :class:`Conflict`. Returns (the object before, the object after).
+        """
+        for attempt in range(attempts):
+            current, version = self.read_json_versioned(relative)
+            updated = change(current)
+            if updated is None or updated == current:
+                return current, current
+            try:
+                if version is None:
+                    self.create(relative, encode_metadata(updated), layout.CONTENT_TYPES["json"])
+                else:
+                    self.replace(relative, encode_metadata(updated), layout.CONTENT_TYPES["json"], version)
+                return current, updated
+            except (Conflict, FileExistsError):
+                if attempt == attempts - 1:
+                    raise Conflict(f"{self.display_path(relative)} kept changing while it was being updated",
+                                   hint="try again") from None
+        raise AssertionError("unreachable")
+
     def replace_metadata_alt(self, section: SectionRef, filename: str, alt: str | None,
                              *, attempts: int = 3) -> dict[str, Any]:
         """Set a stored image's ``alt`` text, changing nothing else in its metadata.
@@ -303,24 +353,19 @@ class Store:
         Read, change, conditional replace; on a :class:`Conflict` (another
         writer got there first) it reads again and re-applies, up to
         ``attempts`` times. Returns the metadata as stored.
+        ``FileNotFoundError`` if the image has no metadata.
         """
         relative = layout.metadata_path(section, parse_filename(filename))
-        for attempt in range(attempts):
-            raw, version = self.read_versioned(relative)
-            metadata = json.loads(raw)
-            if not isinstance(metadata, dict):
-                raise StoreUnusable(f"{self.display_path(relative)} is not a metadata object")
-            if alt is None:
-                metadata.pop("alt", None)
-            else:
-                metadata["alt"] = alt
-            try:
-                self.replace(relative, encode_metadata(metadata), layout.CONTENT_TYPES["json"], version)
-                return metadata
-            except Conflict:
-                if attempt == attempts - 1:
-                    raise
-        raise AssertionError("unreachable")
+
+        def set_alt(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
+            if metadata is None:
+                raise FileNotFoundError(self.display_path(relative))
+            changed = {key: value for key, value in metadata.items() if key != "alt"}
+            return changed if alt is None else {**metadata, "alt": alt}
+
+        _before, after = self.update_json(relative, set_alt, attempts=attempts)
+        assert after is not None
+        return after
 
     def save(self, section: SectionRef, filename: str, output_format: str,
              image: bytes, metadata: dict[str, Any]) -> StoredImage:

@@ -217,8 +217,8 @@ def test_doctor_walks_one_level_at_a_time(memory_store_url):
     checkup = examine(store, on_section=seen.append)
     assert checkup.healthy and (checkup.posts, checkup.sections, checkup.images) == (2, 3, 3)
     assert seen == [SectionRef(1, 1), SectionRef(1, 2), SectionRef(2, 1)]
-    # posts dir (probes), posts, 2 posts' sections, 3 raw folders: one listing each
-    assert len(listed) == 1 + 1 + 2 + 3
+    # posts dir (probes), posts, 2 posts' sections, 3 raw and 3 web folders: one listing each
+    assert len(listed) == 1 + 1 + 2 + 3 + 3
 
 
 def test_repair_leaves_young_temp_files_and_reports_why(memory_store_url):

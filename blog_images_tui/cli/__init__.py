@@ -30,6 +30,8 @@ COMMANDS = [
     ("batch", "blog_images_tui.cli.batch"),
     ("templates", "blog_images_tui.cli.templates"),
     ("stats", "blog_images_tui.cli.stats"),
+    ("publish", "blog_images_tui.cli.publish"),
+    ("alt", "blog_images_tui.cli.alt"),
     ("tui", "blog_images_tui.cli.tui"),
 ]
 

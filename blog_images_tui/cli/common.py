@@ -70,6 +70,41 @@ def add_generation_options(parser: argparse.ArgumentParser) -> None:
     add_api_options(parser)
 
 
+def add_publish_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """How to publish web derivatives (``publish``, ``batch --publish``); unset flags come from ``[publish]``."""
+    parser.add_argument("--widths", metavar="W,W,...",
+                        help="widths in pixels, never above the source's (default: config, else 480,960,1600)")
+    parser.add_argument("--formats", metavar="F,F,...",
+                        help="avif, webp, jpeg, png; the last is the <img> fallback (default: config, else avif,webp)")
+    parser.add_argument("--fallback", choices=("jpeg", "png", "webp", "avif"),
+                        help="the <img> format, if not the last of --formats (a transparent image gets png)")
+    parser.add_argument("--quality", metavar="FORMAT=Q", action="append", default=[], dest="publish_quality",
+                        help="encoder quality 1-100, repeatable (default: avif=60 webp=80 jpeg=82)")
+    parser.add_argument("--sizes", help="the sizes attribute (default: '(max-width: Wpx) 100vw, Wpx', W the widest)")
+    parser.add_argument("--workers", type=int, metavar="N", help="encoders at once (default: the CPU cores)")
+
+
+def publish_settings_from_args(args: argparse.Namespace, store):
+    """Publish settings: the flags over the config files' ``[publish]`` tables, checked."""
+    from blog_images_tui import webplan
+
+    if args.workers is not None and not 1 <= args.workers <= 64:
+        raise BadInput("--workers must be between 1 and 64")
+    return webplan.resolve_settings(
+        store, widths=webplan.parse_widths(args.widths) if args.widths else None,
+        formats=webplan.parse_formats(args.formats) if args.formats else None, fallback=args.fallback,
+        quality=dict(webplan.parse_quality(args.publish_quality)), sizes=args.sizes)
+
+
+def parse_image_name(text: str) -> str:
+    """An image's stem from NAME as typed, with or without its extension (``hero`` or ``hero.png``)."""
+    from blog_images_tui.ids import parse_filename
+    from blog_images_tui.layout import EXTENSION_FORMATS
+
+    stem, dot, ext = text.rpartition(".")
+    return parse_filename(stem if dot and ext.lower() in EXTENSION_FORMATS else text)
+
+
 def store_options(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for item in getattr(args, "store_option", None) or []:

@@ -18,14 +18,12 @@ def register(subparsers, add_common) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from blog_images_tui.cli.common import open_store_from_args
+    from blog_images_tui.cli.common import open_store_from_args, parse_image_name
     from blog_images_tui.errors import BadInput
-    from blog_images_tui.ids import SectionRef, parse_filename
-    from blog_images_tui.layout import EXTENSION_FORMATS
+    from blog_images_tui.ids import SectionRef
 
     section = SectionRef.parse(args.post, args.section)
-    stem, dot, ext = args.name.rpartition(".")
-    filename = parse_filename(stem if dot and ext.lower() in EXTENSION_FORMATS else args.name)
+    filename = parse_image_name(args.name)
     store = open_store_from_args(args)
     try:
         metadata = store.read_metadata(section, filename)
