@@ -161,6 +161,26 @@ def percentile(values: Iterable[float], pct: float) -> float | None:
     return ordered[rank - 1]
 
 
+def describe_spend(data: dict[str, Any]) -> str:
+    """``$0.112 ($0.101 actual, ~$0.011 estimated)`` from a tally's JSON (the CLI's and the app's words)."""
+    from blog_images_tui.pricing import format_usd
+
+    total, estimated = data["cost_usd"], data["cost_estimated_usd"]
+    if not estimated:
+        return f"{format_usd(total)} (actual)"
+    if estimated >= total - 1e-9:
+        return f"~{format_usd(total)} (estimated)"
+    return f"{format_usd(total)} ({format_usd(total - estimated)} actual, ~{format_usd(estimated)} estimated)"
+
+
+def describe_duration(data: dict[str, Any]) -> str:
+    """``median 2.4s, p95 6.0s`` from a tally's JSON; says so when no job produced an image."""
+    duration = data["duration_s"]
+    if duration["median"] is None:
+        return "no durations known"
+    return f"median {duration['median']:.1f}s, p95 {duration['p95']:.1f}s"
+
+
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 

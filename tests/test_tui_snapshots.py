@@ -77,6 +77,8 @@ def test_jobs_list_with_a_failure(snap_compare, api_env):
                        what="the second job failed")
         await pilot.press("j")
         pilot.app.clear_notifications()  # toasts expire on a timer: keep them out of the picture
+        # The post's stats show the job's wall time: out of the picture (tests/tui/test_stats_panel.py checks it).
+        screen.query_one("#post-stats").display = False
 
     assert snap_compare(app, terminal_size=(100, 30), run_before=run_before)
     assert len(api_env.requests) == 1  # the failed job never reached the API

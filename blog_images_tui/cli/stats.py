@@ -51,6 +51,7 @@ def format_report(report: Any, store_url: str) -> list[str]:
     """The terminal table: one row per group (with --by) and the total."""
     from blog_images_tui.cli.batch import format_table
     from blog_images_tui.pricing import format_usd
+    from blog_images_tui.stats import describe_spend
 
     query = report.query
     scope = store_url + (f", post {query.post_id}" if query.post_id is not None else "") + (
@@ -78,8 +79,7 @@ def format_report(report: Any, store_url: str) -> list[str]:
     lines = [f"stats for {scope}{window}:"]
     lines += ["  " + text for text in format_table(headers, rows, right=tuple(headers[1:]))]
     total = report.total
-    spend = (f"spend {format_usd(total.cost_usd)}: {format_usd(total.cost_usd - total.cost_estimated_usd)} actual, "
-             f"{format_usd(total.cost_estimated_usd)} estimated (~)")
+    spend = f"spend {describe_spend(total.to_json())}"
     if total.unknown_cost:
         spend += f", and {total.unknown_cost} job{'s' if total.unknown_cost != 1 else ''} of unknown cost"
     lines.append("  " + spend)

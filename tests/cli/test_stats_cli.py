@@ -89,7 +89,7 @@ def test_stats_of_a_faulty_batch_match_what_the_fake_served(cli: Cli, fake_api, 
     assert header[:3] == ["outcome", "jobs", "stored"]
     assert [row[0] for row in rows] == ["failed", "stored", "total"]
     assert rows[-1][1:8] == ["6", "3", "0", "3", "0", "0", "50%"]
-    assert "estimated" in table.stdout
+    assert "  spend $" in table.stdout and "(actual)" in table.stdout  # every cost known: none estimated
 
 
 def test_ledger_lines_survive_a_sigint_mid_batch(cli: Cli, fake_api, local_store_url, tmp_path):

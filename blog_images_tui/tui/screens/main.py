@@ -20,6 +20,7 @@ from textual.widgets import Footer, TabbedContent, TabPane, Tree
 
 from blog_images_tui import layout
 from blog_images_tui.errors import BlogImagesError, NotStored, StoreUnusable
+from blog_images_tui.ids import PostId
 from blog_images_tui.jobs import Job, JobEvent, JobState
 from blog_images_tui.plugins import scheme_of
 from blog_images_tui.secrets import redact
@@ -33,6 +34,7 @@ from blog_images_tui.tui.widgets.generate_form import GenerateForm
 from blog_images_tui.tui.widgets.image_panel import ImagePanel
 from blog_images_tui.tui.widgets.jobs_list import JobsList, stage_text
 from blog_images_tui.tui.widgets.preview import decode_preview
+from blog_images_tui.tui.widgets.stats_panel import StatsPanel
 from blog_images_tui.tui.widgets.store_tree import ImageNode, PostNode, SectionNode, StoreTree
 
 if TYPE_CHECKING:
@@ -81,6 +83,7 @@ class MainScreen(Screen):
                     yield GenerateForm(id="form")
                 with TabPane("Jobs", id="jobs-tab"):
                     yield JobsList(id="jobs")
+                    yield StatsPanel(id="post-stats")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -171,6 +174,7 @@ class MainScreen(Screen):
         self._pending_entry = None
         self.panel.clear(f"Store: {message.store.url}\n\nChoose an image in the tree, or press g to generate one.")
         self.tree.set_store(message.store)
+        self.query_one(StatsPanel).show_post(message.store, None)
         self._load_config(message.store)
         self._count_recoveries(announce=not self._starting)
         self._starting = False
@@ -264,6 +268,7 @@ class MainScreen(Screen):
             self.form.set_target(data.section.post_id, data.section.section_id)
         elif isinstance(data, PostNode):
             self.form.set_target(data.post_id)
+        self.query_one(StatsPanel).show_post(self.store, _post_of(data))
         self._sync_bindings()
 
     def _typing_in_form(self) -> bool:
@@ -419,6 +424,8 @@ class MainScreen(Screen):
                 self._decode_partial(job.id, event.partial_index or 0, event.partial_image,
                                      self.panel.query_one("#preview").target_pixels())
             return
+        if job.state.finished:
+            self.query_one(StatsPanel).job_settled(message.store, job.request.section.post_id)
         if event.kind in ("started", "stage"):
             self.panel.set_job_status(job.id, f"{job.request.section}: {stage_text(job.stage)}…")
         elif event.kind == "stored" and job.result is not None:
@@ -478,3 +485,14 @@ class MainScreen(Screen):
         """Cancel what is still running (a paid-for image being stored still lands) and close clients."""
         if self.jobs_controller is not None:
             await self.jobs_controller.aclose()
+
+
+def _post_of(node_data: object) -> PostId | None:
+    """The post a tree node belongs to (None for the root and notes)."""
+    if isinstance(node_data, ImageNode):
+        return node_data.entry.section.post_id
+    if isinstance(node_data, SectionNode):
+        return node_data.section.post_id
+    if isinstance(node_data, PostNode):
+        return node_data.post_id
+    return None
