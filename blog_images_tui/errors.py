@@ -1,13 +1,15 @@
 """One error hierarchy for the core, each error carrying its CLI exit code.
 
 The CLI prints ``error: <message>`` and exits with ``exit_code``; the TUI shows
-the same message in a notification titled ``title``. Messages are one line and
-never contain the API key (see :mod:`blog_images_tui.secrets`).
+the same message in a notification titled ``title``; ``--json`` and the web API
+send :func:`error_object`. Messages are one line and never contain the API key
+(see :mod:`blog_images_tui.secrets`).
 """
 
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 
 class ExitCode(IntEnum):
@@ -29,6 +31,8 @@ class BlogImagesError(Exception):
 
     exit_code: ExitCode = ExitCode.INTERNAL
     title: str = "Error"
+    #: a stable machine-readable name of the kind of error (``error_object``'s ``code``)
+    code: str = "internal"
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -44,6 +48,7 @@ class BadInput(BlogImagesError):
 
     exit_code = ExitCode.BAD_INPUT
     title = "Bad input"
+    code = "bad_input"
 
 
 class AuthConfigError(BlogImagesError):
@@ -51,6 +56,7 @@ class AuthConfigError(BlogImagesError):
 
     exit_code = ExitCode.AUTH_CONFIG
     title = "Authentication"
+    code = "auth_config"
 
 
 class ApiRejected(BlogImagesError):
@@ -58,6 +64,7 @@ class ApiRejected(BlogImagesError):
 
     exit_code = ExitCode.API_REJECTED
     title = "Rejected by the API"
+    code = "api_rejected"
 
 
 class TemporaryFailure(BlogImagesError):
@@ -70,6 +77,7 @@ class TemporaryFailure(BlogImagesError):
 
     exit_code = ExitCode.TEMPORARY
     title = "Temporary failure"
+    code = "temporary"
 
     def __init__(self, message: str, *, hint: str | None = None, retryable: bool = False,
                  retry_after: float | None = None, rate_limited: bool = False) -> None:
@@ -84,6 +92,7 @@ class StoreUnusable(BlogImagesError):
 
     exit_code = ExitCode.STORE_UNUSABLE
     title = "Store unusable"
+    code = "store_unusable"
 
 
 class Conflict(BlogImagesError):
@@ -104,12 +113,33 @@ class NotStored(BlogImagesError):
 
     exit_code = ExitCode.NOT_STORED
     title = "Image not stored"
+    code = "not_stored"
 
     def __init__(self, message: str, *, recovery_path: str, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.recovery_path = recovery_path
 
 
+class NotFound(BadInput):
+    """A post, section, image or job that does not exist (the web API answers 404)."""
+
+    title = "Not found"
+    code = "not_found"
+
+
 class Interrupted(BlogImagesError):
     exit_code = ExitCode.INTERRUPTED
     title = "Interrupted"
+    code = "interrupted"
+
+
+def error_object(error: BlogImagesError) -> dict[str, Any]:
+    """The one JSON shape of an error, for ``--json`` and the web API alike (key redacted)."""
+    from blog_images_tui.secrets import redact
+
+    body: dict[str, Any] = {"type": type(error).__name__, "code": error.code, "message": redact(error.message),
+                            "hint": redact(error.hint or "") or None, "exit_code": int(error.exit_code)}
+    recovery = getattr(error, "recovery_path", None)
+    if recovery:
+        body["recovery_path"] = recovery
+    return body

@@ -269,3 +269,20 @@ def format_usd(usd: float | None) -> str:
     if usd >= 10:
         return f"${usd:,.2f}"
     return f"${usd:.3f}"
+
+
+def cost_text(cost: CostEstimate) -> str:
+    """An estimated cost in words, for every face: never $0 for a cost we do not know."""
+    if cost.usd is None:
+        return "cost unknown"
+    if cost.basis == "estimate":
+        return f"~{format_usd(cost.usd)} (estimate)"
+    return f"{format_usd(cost.usd)} (list price)"
+
+
+def cost_help(cost: CostEstimate) -> str:
+    """How an estimate was arrived at (a tooltip's text)."""
+    why = {"published": "OpenAI's published price", "estimate": "an estimate",
+           "unknown": "no price known"}.get(cost.basis, cost.basis)
+    return "; ".join(part for part in (f"Before generating: {why}", cost.note,
+                                       f"prices as of {PRICES_AS_OF}") if part)

@@ -190,11 +190,30 @@ class Store:
             raise StoreUnusable(f"cannot read {self.display_path(relative)}: {describe_store_error(error)}") from None
 
     def read_image(self, section: SectionRef, image_name: str) -> bytes:
-        stem, _, ext = image_name.rpartition(".")
-        parse_filename(stem)
-        if ext.lower() not in layout.EXTENSION_FORMATS:
-            raise BadInput(f"not an image name: {image_name!r}")
-        return self.read_bytes(f"{layout.raw_dir(section)}/{image_name}")
+        return self.read_bytes(_image_relative(section, image_name))
+
+    def image_info(self, section: SectionRef, image_name: str) -> FileEntry:
+        """Size and time of one image (one HEAD on S3); ``FileNotFoundError`` if absent."""
+        relative = _image_relative(section, image_name)
+        try:
+            info = self.fs.info(self._abs(relative))
+        except FileNotFoundError:
+            raise
+        except Exception as error:
+            raise StoreUnusable(f"cannot reach {self.display_path(relative)}: {describe_store_error(error)}") from None
+        if info.get("type") == "directory":
+            raise FileNotFoundError(self.display_path(relative))
+        return FileEntry(image_name, int(info.get("size") or 0), _modified(info))
+
+    def open_image(self, section: SectionRef, image_name: str):
+        """An open binary file of one image, to stream it without reading it whole; close it after."""
+        relative = _image_relative(section, image_name)
+        try:
+            return self.fs.open(self._abs(relative), "rb")
+        except FileNotFoundError:
+            raise
+        except Exception as error:
+            raise StoreUnusable(f"cannot read {self.display_path(relative)}: {describe_store_error(error)}") from None
 
     def read_metadata(self, section: SectionRef, filename: str) -> dict[str, Any]:
         """The metadata JSON of one image; ``FileNotFoundError`` if it has none."""
@@ -416,6 +435,15 @@ class MetadataWriteFailed(Exception):
         super().__init__(f"image stored at {image_display} but its metadata failed: {error_summary(cause)}")
         self.image_display = image_display
         self.cause = cause
+
+
+def _image_relative(section: SectionRef, image_name: str) -> str:
+    """The store path of an image name like ``hero.png``, checked by allowlist (BadInput otherwise)."""
+    stem, _, ext = image_name.rpartition(".")
+    parse_filename(stem)
+    if ext.lower() not in layout.EXTENSION_FORMATS:
+        raise BadInput(f"not an image name: {image_name!r}")
+    return f"{layout.raw_dir(section)}/{image_name}"
 
 
 def encode_metadata(metadata: dict[str, Any]) -> bytes:

@@ -27,6 +27,7 @@ def isolated_env(monkeypatch, tmp_path):
     monkeypatch.setenv("BLOG_IMAGES_RECOVERY_DIR", str(tmp_path / "recovery"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
 
 
 @pytest.fixture

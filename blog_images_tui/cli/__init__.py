@@ -32,6 +32,7 @@ COMMANDS = [
     ("stats", "blog_images_tui.cli.stats"),
     ("publish", "blog_images_tui.cli.publish"),
     ("alt", "blog_images_tui.cli.alt"),
+    ("serve", "blog_images_tui.cli.serve"),
     ("tui", "blog_images_tui.cli.tui"),
 ]
 
@@ -88,7 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: internal error: {type(error).__name__}: {redact(str(error))[:300]} "
               f"(run with -v for details)", file=sys.stderr)
         if as_json:
-            print_json({"ok": False, "error": {"type": type(error).__name__, "message": redact(str(error))[:300],
+            print_json({"ok": False, "error": {"type": type(error).__name__, "code": "internal",
+                                               "message": redact(str(error))[:300], "hint": None,
                                                "exit_code": int(ExitCode.INTERNAL)}})
         return int(ExitCode.INTERNAL)
     finally:

@@ -360,8 +360,6 @@ class BatchReporter:
         return f"FAILED   {where}  exit {job.exit_code}: {message}"
 
     def result_json(self, job) -> dict:
-        from blog_images_tui.secrets import redact
-
         body = {"line": self.line_of.get(id(job)), "job_id": job.id, "state": job.state.value,
                 "exit_code": job.exit_code, **_request_json(job.request),
                 "estimated_cost_usd": job.estimated_cost.usd if job.estimated_cost else None,
@@ -372,11 +370,9 @@ class BatchReporter:
         if job.existing_name:
             body["existing"] = job.existing_name
         if job.error is not None and job.state.value != "stored":
-            body["error"] = {"type": type(job.error).__name__, "message": redact(job.error.message),
-                             "exit_code": job.exit_code}
-            recovery = getattr(job.error, "recovery_path", None)
-            if recovery:
-                body["error"]["recovery_path"] = recovery
+            from blog_images_tui.errors import error_object
+
+            body["error"] = {**error_object(job.error), "exit_code": job.exit_code}
         return body
 
     def summary(self, jobs, *, interrupted: bool, elapsed_s: float, exit_code: int) -> None:

@@ -134,13 +134,9 @@ def report_error(error: BlogImagesError, *, as_json: bool) -> int:
     """Print one error line (or a JSON object) and return its exit code."""
     text = redact(str(error))
     if as_json:
-        body: dict[str, Any] = {"ok": False, "error": {"type": type(error).__name__, "message": redact(error.message),
-                                                        "hint": redact(error.hint or "") or None,
-                                                        "exit_code": int(error.exit_code)}}
-        recovery = getattr(error, "recovery_path", None)
-        if recovery:
-            body["error"]["recovery_path"] = recovery
-        print_json(body)
+        from blog_images_tui.errors import error_object
+
+        print_json({"ok": False, "error": error_object(error)})
     print(f"error: {text}", file=sys.stderr)
     return int(error.exit_code)
 

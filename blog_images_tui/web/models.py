@@ -1,0 +1,197 @@
+"""Request and response bodies of the API, as typed data: the OpenAPI schema is generated from them.
+
+Ids are a JSON number or a string (``StrictInt | StrictStr``: ``true`` or
+``1.5`` is a 422, not a silent 1); the core's allowlists then decide (400).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+Id = Union[StrictInt, StrictStr]
+
+
+class ErrorBody(BaseModel):
+    type: str
+    code: str
+    message: str
+    hint: Optional[str] = None
+    exit_code: int
+    recovery_path: Optional[str] = None
+
+
+class ErrorResponse(BaseModel):
+    """Every error, whatever the status: the same object as the CLI's ``--json`` error."""
+
+    ok: Literal[False] = False
+    error: ErrorBody
+
+
+class PostOut(BaseModel):
+    post_id: Id
+
+
+class PostList(BaseModel):
+    posts: list[PostOut]
+
+
+class SectionOut(BaseModel):
+    section_id: Id
+
+
+class SectionList(BaseModel):
+    post_id: Id
+    sections: list[SectionOut]
+
+
+class ImageOut(BaseModel):
+    name: str = Field(description="the image's file name in raw/, e.g. hero.png")
+    filename: str = Field(description="the name without its extension")
+    format: str
+    bytes: int
+    has_metadata: bool
+    modified: Optional[float] = None
+    file_url: str
+    thumb_url: str
+
+
+class ImageList(BaseModel):
+    post_id: Id
+    section_id: Id
+    images: list[ImageOut]
+
+
+class ImageRef(BaseModel):
+    """A store reference to one image (what a lineage field or a job result names)."""
+
+    post_id: Id
+    section_id: Id
+    name: str
+    sha256: Optional[str] = None
+
+
+class ImageDetail(BaseModel):
+    post_id: Id
+    section_id: Id
+    name: str
+    filename: str
+    format: str
+    has_metadata: bool
+    metadata: Optional[dict[str, Any]] = None
+    #: where the image came from, from its metadata: operation, source, references, group
+    lineage: dict[str, Any] = Field(default_factory=dict)
+    file_url: str
+    thumb_url: str
+
+
+class CostOut(BaseModel):
+    usd: Optional[float] = None
+    basis: str
+    note: str = ""
+    text: str = Field(description="the cost in words, never $0 for an unknown cost")
+
+
+class JobCreate(BaseModel):
+    """A job: the same fields as a batch entry, plus how many partial previews to stream.
+
+    Images are named only by store reference (post, section, name), never by a
+    path on the server's disk.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    post_id: Id
+    section_id: Id
+    prompt: Optional[str] = None
+    template: Optional[str] = None
+    vars: Optional[dict[str, Union[StrictStr, StrictInt, float]]] = None
+    filename: Optional[str] = None
+    id: Optional[StrictStr] = Field(default=None, description="explicit job id (default: a hash of the request)")
+    model: Optional[str] = None
+    size: Optional[str] = None
+    quality: Optional[str] = None
+    format: Optional[str] = None
+    background: Optional[str] = None
+    style: Optional[str] = None
+    partial_images: int = Field(default=2, ge=0, le=3, description="streamed previews (models that stream)")
+
+
+class StoredRef(BaseModel):
+    post_id: Id
+    section_id: Id
+    name: str
+    image_path: str
+    metadata_path: Optional[str] = None
+    file_url: str
+    thumb_url: str
+
+
+class JobOut(BaseModel):
+    job_id: str
+    status: Literal["queued", "running", "stored", "skipped", "failed", "cancelled"]
+    stage: str
+    post_id: Id
+    section_id: Id
+    prompt: str
+    model: str
+    size: Optional[str] = None
+    quality: Optional[str] = None
+    format: str
+    filename: Optional[str] = None
+    submitted_at: float
+    elapsed_s: float
+    estimated_cost: Optional[CostOut] = None
+    cost_usd: Optional[float] = None
+    images: list[StoredRef] = Field(default_factory=list)
+    existing: Optional[str] = Field(default=None, description="skipped: the image already stored for this job")
+    warnings: list[str] = Field(default_factory=list)
+    error: Optional[ErrorBody] = None
+    events: int = Field(description="events so far (GET .../events replays them)")
+
+
+class JobList(BaseModel):
+    jobs: list[JobOut]
+
+
+class ModelOut(BaseModel):
+    name: str
+    sizes: list[str]
+    free_sizes: bool = Field(description="any WxH within size_help's rules, besides the listed sizes")
+    size_help: str
+    default_size: str
+    qualities: list[str]
+    formats: list[str]
+    styles: list[str]
+    takes_background: bool
+    can_stream: bool
+    retired_on: Optional[str] = None
+    replacement: Optional[str] = None
+
+
+class Defaults(BaseModel):
+    model: str
+    size: Optional[str] = None
+    quality: Optional[str] = None
+    format: Optional[str] = None
+    background: Optional[str] = None
+
+
+class ModelList(BaseModel):
+    models: list[ModelOut]
+    defaults: Defaults
+    templates: list[str]
+
+
+class Estimate(BaseModel):
+    job_id: str
+    cost: CostOut
+    warnings: list[str]
+
+
+class ServerInfo(BaseModel):
+    version: str
+    store: str
+    has_api_key: bool
+    concurrency: int

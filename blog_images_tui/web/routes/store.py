@@ -1,0 +1,127 @@
+"""Browsing the store: posts, sections, images, an image's metadata, its bytes and its thumbnail.
+
+Every id and name goes through the core's allowlists before any store call
+(400 otherwise); what is not there is a 404. Store calls block, so the
+handlers are plain functions (FastAPI runs them in its thread pool) and file
+bytes are streamed from an open file, never read whole into memory.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response, StreamingResponse
+
+from blog_images_tui import layout
+from blog_images_tui.errors import NotFound
+from blog_images_tui.ids import SectionRef, parse_filename, parse_id
+from blog_images_tui.storage import Store
+from blog_images_tui.thumbnails import CONTENT_TYPE as THUMB_TYPE
+from blog_images_tui.thumbnails import MAX_WIDTH, MIN_WIDTH
+from blog_images_tui.web.deps import ServerState, get_store, require_token, require_token_or_cookie, server_state
+from blog_images_tui.web.models import ImageDetail, ImageList, ImageOut, PostList, SectionList
+
+CHUNK_BYTES = 256 * 1024
+#: what lineage means in a metadata (the iterate issue's fields)
+LINEAGE_FIELDS = ("operation", "source", "references", "group_id", "variant", "variants", "job_id")
+
+router = APIRouter(prefix="/api/v1", tags=["store"])
+
+
+def image_urls(section: SectionRef, name: str) -> dict[str, str]:
+    base = f"/api/v1/posts/{section.post_id}/sections/{section.section_id}/images/{name}"
+    return {"file_url": f"{base}/file", "thumb_url": f"{base}/thumb"}
+
+
+def parse_image_name(name: str) -> tuple[str, str]:
+    """``hero.png`` -> (``hero``, ``png``); BadInput for anything that is not an image name."""
+    stem, dot, ext = name.rpartition(".")
+    fmt = layout.EXTENSION_FORMATS.get(ext.lower()) if dot else None
+    if fmt is None:
+        parse_filename(name)  # a bare name gets the filename rule's message
+        raise NotFound(f"no image {name!r}: give the file name with its extension, e.g. {name}.png")
+    return parse_filename(stem), fmt
+
+
+@router.get("/posts", response_model=PostList, dependencies=[Depends(require_token)])
+def list_posts(store: Store = Depends(get_store)) -> dict[str, Any]:
+    return {"posts": [{"post_id": post} for post in store.list_posts()]}
+
+
+@router.get("/posts/{post}/sections", response_model=SectionList, dependencies=[Depends(require_token)])
+def list_sections(post: str, store: Store = Depends(get_store)) -> dict[str, Any]:
+    post_id = parse_id(post, what="post id")
+    return {"post_id": post_id, "sections": [{"section_id": s} for s in store.list_sections(post_id)]}
+
+
+@router.get("/posts/{post}/sections/{section}/images", response_model=ImageList,
+            dependencies=[Depends(require_token)])
+def list_images(post: str, section: str, store: Store = Depends(get_store)) -> dict[str, Any]:
+    ref = SectionRef.parse(post, section)
+    images = [ImageOut(name=entry.image_name, filename=entry.filename, format=entry.output_format,
+                       bytes=entry.size_bytes, has_metadata=entry.has_metadata, modified=entry.modified,
+                       **image_urls(ref, entry.image_name))
+              for entry in store.list_images(ref)]
+    return {"post_id": ref.post_id, "section_id": ref.section_id, "images": images}
+
+
+@router.get("/posts/{post}/sections/{section}/images/{name}", response_model=ImageDetail,
+            dependencies=[Depends(require_token)])
+def image_detail(post: str, section: str, name: str, store: Store = Depends(get_store)) -> dict[str, Any]:
+    ref = SectionRef.parse(post, section)
+    filename, fmt = parse_image_name(name)
+    try:
+        store.image_info(ref, name)
+    except FileNotFoundError:
+        raise NotFound(f"no image {name} in {ref}") from None
+    try:
+        metadata = store.read_metadata(ref, filename)
+    except FileNotFoundError:
+        metadata = None
+    except ValueError:
+        metadata = None  # not JSON: shown as missing rather than failing the view
+    lineage = {key: metadata[key] for key in LINEAGE_FIELDS if metadata and key in metadata}
+    return {"post_id": ref.post_id, "section_id": ref.section_id, "name": name, "filename": filename,
+            "format": fmt, "has_metadata": metadata is not None, "metadata": metadata, "lineage": lineage,
+            **image_urls(ref, name)}
+
+
+def _chunks(handle) -> Iterator[bytes]:
+    try:
+        while chunk := handle.read(CHUNK_BYTES):
+            yield chunk
+    finally:
+        handle.close()
+
+
+@router.get("/posts/{post}/sections/{section}/images/{name}/file", response_class=StreamingResponse,
+            dependencies=[Depends(require_token_or_cookie)],
+            responses={200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}}}})
+def image_file(post: str, section: str, name: str, store: Store = Depends(get_store)) -> StreamingResponse:
+    ref = SectionRef.parse(post, section)
+    _, fmt = parse_image_name(name)
+    try:
+        info = store.image_info(ref, name)
+        handle = store.open_image(ref, name)
+    except FileNotFoundError:
+        raise NotFound(f"no image {name} in {ref}") from None
+    headers = {"Content-Length": str(info.size_bytes), "Cache-Control": "private, max-age=300",
+               "Content-Disposition": f'inline; filename="{name}"'}
+    return StreamingResponse(_chunks(handle), media_type=layout.CONTENT_TYPES[fmt], headers=headers)
+
+
+@router.get("/posts/{post}/sections/{section}/images/{name}/thumb", response_class=Response,
+            dependencies=[Depends(require_token_or_cookie)],
+            responses={200: {"content": {THUMB_TYPE: {}}}})
+def image_thumb(post: str, section: str, name: str,
+                w: int = Query(320, ge=MIN_WIDTH, le=MAX_WIDTH, description="width in pixels (snapped up)"),
+                store: Store = Depends(get_store), state: ServerState = Depends(server_state)) -> Response:
+    ref = SectionRef.parse(post, section)
+    parse_image_name(name)
+    assert state.thumbnails is not None
+    try:
+        data = state.thumbnails.get(store, ref, name, w)
+    except FileNotFoundError:
+        raise NotFound(f"no image {name} in {ref}") from None
+    return Response(data, media_type=THUMB_TYPE, headers={"Cache-Control": "private, max-age=3600"})

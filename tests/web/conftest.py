@@ -1,0 +1,119 @@
+"""A real uvicorn on 127.0.0.1 serving ``create_app``, in a thread of the test process.
+
+The server is the one ``blog-images serve`` runs (:func:`build_server`), against
+the fake Images API through the real openai SDK, on a local or a moto S3 store.
+Tests talk to it over HTTP with httpx, as any client would.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from blog_images_tui.generation import ClientSettings
+from blog_images_tui.secrets import ApiKey
+from tests.conftest import TEST_KEY
+
+TOKEN = "web-test-token-0123456789"
+
+
+@dataclass
+class RunningServer:
+    server: object
+    thread: threading.Thread
+    base_url: str
+    token: str
+    store_url: str
+
+    def client(self, *, token: str | None = TOKEN, **kw) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=30, **kw)
+
+    def stop(self, timeout_s: float = 15) -> float:
+        """Ask the server to stop as SIGTERM does; the seconds it took."""
+        started = time.monotonic()
+        self.server.stop()
+        self.thread.join(timeout_s)
+        return time.monotonic() - started
+
+    @property
+    def state(self):
+        return self.server.state
+
+
+def start_server(store_url: str, *, base_url: str | None, tmp_path: Path, api_key: str | None = TEST_KEY,
+                 token: str = TOKEN, **settings) -> RunningServer:
+    from blog_images_tui.web.server import build_server
+    from blog_images_tui.web.settings import ServeSettings
+
+    client = ClientSettings(api_key=ApiKey(api_key, "test") if api_key else None, base_url=base_url,
+                            max_retries=0, timeout_s=30)
+    serve = ServeSettings(token=token, client=client, store_url=store_url, port=0,
+                          thumbnail_dir=tmp_path / "thumbs", **settings)
+    server = build_server(serve)
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while server.bound is None:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the web server did not start")
+        time.sleep(0.02)
+    host, port = server.bound
+    return RunningServer(server, thread, f"http://127.0.0.1:{port}", token, store_url)
+
+
+@pytest.fixture(params=["local", "s3"])
+def web_store_url(request) -> str:
+    return request.getfixturevalue(f"{request.param}_store_url")
+
+
+@pytest.fixture
+def web(web_store_url, fake_api, tmp_path):
+    """The server on a local store and on moto S3, against the fake Images API."""
+    running = start_server(web_store_url, base_url=fake_api.base_url, tmp_path=tmp_path)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def web_local(local_store_url, fake_api, tmp_path):
+    """The server on a local store only (for tests about the server, not the backend)."""
+    running = start_server(local_store_url, base_url=fake_api.base_url, tmp_path=tmp_path)
+    yield running
+    running.stop()
+
+
+def wait_for_job(client: httpx.Client, job_id: str, timeout_s: float = 30) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/v1/jobs/{job_id}").json()
+        if job["status"] not in ("queued", "running"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} still {job['status']} after {timeout_s} s")
+
+
+def read_events(client: httpx.Client, job_id: str, **kw) -> list[tuple[str, str, dict]]:
+    """Every (id, event, data) of a job's event stream, until the server ends it."""
+    import json
+
+    events, current = [], {}
+    with client.stream("GET", f"/api/v1/jobs/{job_id}/events", **kw) as response:
+        assert response.status_code == 200, response.read()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for line in response.iter_lines():
+            if not line:
+                if "data" in current:
+                    events.append((current.get("id"), current.get("event"), json.loads(current["data"])))
+                current = {}
+                continue
+            if line.startswith(":"):
+                continue
+            field, _, value = line.partition(":")
+            current[field] = value.lstrip(" ")
+    return events
