@@ -13,6 +13,14 @@ Every entry has the same fields, whatever the format:
                 then the config files, then the model
 ``filename``    optional file name without extension (default: time + job id)
 ``id``          optional explicit job id (default: a hash of the request)
+``n``           optional variants from one request (1..10 per model), stored
+                as ``NAME-1`` ... ``NAME-K``
+``moderation``  optional ``auto`` or ``low`` (generations only)
+``compression`` optional 0-100 (jpeg and webp)
+``edit``        makes the entry an edit: ``POST/SECTION/NAME`` of a store image;
+                then ``images`` (a list of local files or store references),
+                ``mask`` (a PNG path) and ``input_fidelity``; the result goes
+                to ``post_id``/``section_id`` if given, else the source's section
 ==============  ==========================================================
 
 The whole file is read and every entry validated (ids, sizes, templates,
@@ -44,8 +52,13 @@ EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "
 #: entry fields -> ImageRequest fields (None: handled specially)
 OPTION_FIELDS = {"size": "size", "model": "model", "quality": "quality", "format": "output_format",
                  "background": "background", "style": "style"}
-FIELDS = ("post_id", "section_id", "prompt", "template", "vars", "filename", "id", *OPTION_FIELDS)
+#: integer fields (a CSV cell or TOML string of digits is accepted too)
+INT_FIELDS = ("n", "compression")
+EDIT_FIELDS = ("edit", "images", "mask", "input_fidelity")
+FIELDS = ("post_id", "section_id", "prompt", "template", "vars", "filename", "id", *OPTION_FIELDS,
+          "moderation", *INT_FIELDS, *EDIT_FIELDS)
 VAR_PREFIX = "var."
+_ENTRY_NAMES = {request_name: entry_name for entry_name, request_name in OPTION_FIELDS.items()}
 MAX_REPORTED = 20
 _TOML_IMAGE_HEADER = re.compile(r"^\s*\[\[\s*image\s*\]\]")
 
@@ -228,17 +241,59 @@ def _template_vars(fields: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
+def _int_field(fields: Mapping[str, Any], name: str) -> int | None:
+    value = fields.get(name)
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadInput(f"{name} must be a whole number, not {value!r}")
+    return value
+
+
+def _list_field(fields: Mapping[str, Any], name: str) -> list[str]:
+    value = fields.get(name)
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise BadInput(f"{name} must be a list of image files or POST/SECTION/NAME references")
+    return list(value)
+
+
+@dataclass(frozen=True)
+class VariantDefaults:
+    """Command-line defaults of the options the config files do not hold."""
+
+    n: int | None = None
+    moderation: str | None = None
+    compression: int | None = None
+
+
 def plan_entry(entry: BatchEntry, defaults: OptionDefaults,
-               templates: Mapping[str, PromptTemplate]) -> PlannedJob:
-    """Validate one entry into a job; BadInput (without the line number) if it is bad."""
+               templates: Mapping[str, PromptTemplate], *, store=None,
+               variants: VariantDefaults = VariantDefaults()) -> PlannedJob:
+    """Validate one entry into a job; BadInput (without the line number) if it is bad.
+
+    An ``edit`` entry reads its source, references and mask now (from
+    ``store`` and local files): their sha256 are part of its job id.
+    """
     fields = entry.fields
     unknown = [key for key in fields if key not in FIELDS and not key.startswith(VAR_PREFIX)]
     if unknown:
         raise BadInput(f"unknown field {unknown[0]!r} (known: {', '.join(FIELDS)})")
+    edit = _text_field(fields, "edit")
+    if edit is None:
+        given = [name for name in EDIT_FIELDS if fields.get(name) is not None]
+        if given:
+            raise BadInput(f"{given[0]} needs edit (POST/SECTION/NAME of the image to edit)")
     for name in ("post_id", "section_id"):
-        if fields.get(name) in (None, ""):
+        if fields.get(name) in (None, "") and edit is None:
             raise BadInput(f"missing {name}")
-    section = SectionRef.parse(fields["post_id"], fields["section_id"])
+    section = (SectionRef.parse(fields["post_id"], fields["section_id"])
+               if fields.get("post_id") not in (None, "") or fields.get("section_id") not in (None, "") else None)
     prompt, template_name = _text_field(fields, "prompt"), _text_field(fields, "template")
     values = _template_vars(fields)
     if prompt is not None and template_name is not None:
@@ -260,13 +315,37 @@ def plan_entry(entry: BatchEntry, defaults: OptionDefaults,
     job_id = _text_field(fields, "id")
     if job_id is not None and not SLUG_PATTERN.fullmatch(job_id):
         raise BadInput(f"invalid id {job_id!r}: use letters, digits, '-' and '_' (max 100)")
-    request = ImageRequest(prompt=prompt, section=section, filename=_text_field(fields, "filename"), **options)
+    n = _int_field(fields, "n") or variants.n or 1
+    compression = _int_field(fields, "compression")
+    compression = compression if compression is not None else variants.compression
+    filename = _text_field(fields, "filename")
+    if edit is not None:
+        if store is None:
+            raise BadInput("edit entries need a store to read the edited image from")
+        from blog_images_tui.editing import EditOptions, plan_edit
+
+        for name in ("style", "moderation"):
+            if fields.get(name) is not None:
+                raise BadInput(f"{name} is not available for edits (the Images API's edit endpoint does not take it)")
+
+        chosen = {name: value for name, value in options.items() if _text_field(fields, _ENTRY_NAMES[name])}
+        request = plan_edit(store, edit, EditOptions(
+            prompt=prompt, references=_list_field(fields, "images"), mask=_text_field(fields, "mask"),
+            filename=filename, section=section, model=chosen.get("model"), size=chosen.get("size"),
+            quality=options.get("quality"), output_format=chosen.get("output_format"),
+            background=options.get("background"), n=n, compression=compression,
+            input_fidelity=_text_field(fields, "input_fidelity")), default_model=defaults.model)
+    else:
+        assert section is not None
+        moderation = _text_field(fields, "moderation") or variants.moderation
+        request = ImageRequest(prompt=prompt, section=section, filename=filename, n=n, moderation=moderation,
+                               compression=compression, **options)
     request = prepare_job_request(request, job_id)
     return PlannedJob(entry.line, request, template_name, estimate(request))
 
 
 def plan_batch(entries: list[BatchEntry], defaults: OptionDefaults, templates: Mapping[str, PromptTemplate],
-               source: str) -> list[PlannedJob]:
+               source: str, *, store=None, variants: VariantDefaults = VariantDefaults()) -> list[PlannedJob]:
     """Validate every entry; BatchFileError listing every bad one (nothing is sent then)."""
     planned: list[PlannedJob] = []
     problems: list[tuple[int | None, str]] = []
@@ -275,7 +354,7 @@ def plan_batch(entries: list[BatchEntry], defaults: OptionDefaults, templates: M
     for entry in entries:
         line = entry.line or None
         try:
-            job = plan_entry(entry, defaults, templates)
+            job = plan_entry(entry, defaults, templates, store=store, variants=variants)
         except BadInput as error:
             problems.append((line, str(error)))
             continue
@@ -317,9 +396,10 @@ def read_batch_text(path: str, stdin=None) -> str:
 
 
 def load_batch(path: str, *, defaults: OptionDefaults, templates: Mapping[str, PromptTemplate],
-               kind: str | None = None, stdin=None) -> list[PlannedJob]:
+               kind: str | None = None, stdin=None, store=None,
+               variants: VariantDefaults = VariantDefaults()) -> list[PlannedJob]:
     """Read, parse and validate a batch file into planned jobs, in file order."""
     kind = detect_format(path, kind)
     source = "<stdin>" if path == "-" else path
     entries = read_entries(read_batch_text(path, stdin), kind, source)
-    return plan_batch(entries, defaults, templates, source)
+    return plan_batch(entries, defaults, templates, source, store=store, variants=variants)

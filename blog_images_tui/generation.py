@@ -26,7 +26,8 @@ from urllib.parse import urlsplit
 from blog_images_tui.errors import (ApiRejected, AuthConfigError, BadInput, BlogImagesError, TemporaryFailure)
 from blog_images_tui.ids import SectionRef, parse_filename
 from blog_images_tui.imageformat import ImageInfo, verify_image
-from blog_images_tui.models import DEFAULT_MODEL, MODELS, validate_options
+from blog_images_tui.inputs import EditInputs
+from blog_images_tui.models import DEFAULT_MODEL, EDIT, GENERATE, MODELS, validate_options
 from blog_images_tui.secrets import ApiKey, redact
 
 log = logging.getLogger("blog_images.generation")
@@ -57,6 +58,17 @@ class ImageRequest:
     #: a stable id for idempotent batch re-runs (stored in metadata as job_id).
     job_id: str | None = None
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    #: variants asked for in one request (1..10 per the model table)
+    n: int = 1
+    moderation: str | None = None  # generations only
+    compression: int | None = None  # output_compression, jpeg/webp only
+    input_fidelity: str | None = None  # edits only, per model
+    #: set for an edit (``images.edit``): the edited image, references and mask
+    edit: EditInputs | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def operation(self) -> str:
+        return EDIT if self.edit is not None else GENERATE
 
     def validated(self) -> "ImageRequest":
         """Return a copy with defaults filled in; raise :class:`BadInput` if invalid."""
@@ -66,7 +78,10 @@ class ImageRequest:
             raise BadInput("partial images must be between 0 and 3")
         options = validate_options(
             model=self.model, prompt=self.prompt, size=self.size, quality=self.quality, style=self.style,
-            output_format=self.output_format, background=self.background,
+            output_format=self.output_format, background=self.background, operation=self.operation,
+            n=self.n, moderation=self.moderation, compression=self.compression,
+            input_fidelity=self.input_fidelity, input_images=len(self.edit.images) if self.edit else 0,
+            mask=bool(self.edit and self.edit.mask),
         )
         return replace(self, model=options.model, size=options.size, quality=options.quality,
                        style=options.style, output_format=options.output_format,
@@ -93,6 +108,9 @@ class GeneratedImage:
     request_id: str | None
     duration_s: float
     source: str  # "b64_json" or "url"
+    #: images the request asked for and the answer carried (fewer: a partial answer)
+    requested: int = 1
+    received: int = 1
 
 
 class ImageGenerator:
@@ -162,9 +180,21 @@ class ImageGenerator:
 
     def _params(self, request: ImageRequest) -> dict[str, Any]:
         spec = MODELS.get(request.model)
-        params: dict[str, Any] = {"model": request.model, "prompt": request.prompt, "n": 1, "size": request.size}
+        params: dict[str, Any] = {"model": request.model, "prompt": request.prompt, "n": request.n,
+                                  "size": request.size}
         if request.quality:
             params["quality"] = request.quality
+        if request.moderation:
+            params["moderation"] = request.moderation
+        if request.compression is not None:
+            params["output_compression"] = request.compression
+        if request.edit is not None:
+            # Multipart: each part with its real content type (the API refuses octet-stream).
+            params["image"] = [image.upload() for image in request.edit.images]
+            if request.edit.mask is not None:
+                params["mask"] = request.edit.mask.upload()
+            if request.input_fidelity:
+                params["input_fidelity"] = request.input_fidelity
         if spec is not None and spec.takes_response_format:
             # Legacy models: ask for base64 so there is no second download.
             params["response_format"] = "b64_json"
@@ -178,45 +208,63 @@ class ImageGenerator:
         return params
 
     async def generate(self, request: ImageRequest, on_partial: PartialImageCallback | None = None) -> GeneratedImage:
-        """Generate one image for an already validated request."""
+        """Generate one image for an already validated request (``n`` = 1)."""
+        return (await self.create(request, on_partial))[0]
+
+    async def create(self, request: ImageRequest,
+                     on_partial: PartialImageCallback | None = None) -> list[GeneratedImage]:
+        """Every image one validated request returns: a generation or an edit, ``n`` variants.
+
+        Variants are asked without streaming (stream events carry no image
+        index). An answer with fewer images than asked returns what came, each
+        saying ``requested`` and ``received``; none at all is a TemporaryFailure.
+        """
         params = self._params(request)
         spec = MODELS.get(request.model)
-        stream = bool(on_partial and request.partial_images and (spec is None or spec.can_stream))
+        stream = bool(on_partial and request.partial_images and request.n == 1 and request.edit is None
+                      and (spec is None or spec.can_stream))
         client = await self.ready()  # built (and the SDK imported) outside the timed part
         started = time.monotonic()
-        log.info("generating: model=%s size=%s quality=%s format=%s stream=%s", request.model,
-                 request.size, request.quality, request.output_format, stream)
+        log.info("%s: model=%s size=%s quality=%s format=%s n=%d stream=%s",
+                 "editing" if request.edit is not None else "generating", request.model,
+                 request.size, request.quality, request.output_format, request.n, stream)
         try:
             if stream:
                 b64, revised, usage, request_id = await self._generate_streaming(params, request, on_partial)
-                url = None
+                items = [(b64, None, revised)]
             else:
-                raw = await client.images.with_raw_response.generate(**params)
+                endpoint = client.images.with_raw_response
+                call = endpoint.edit if request.edit is not None else endpoint.generate
+                raw = await call(**params)
                 request_id = raw.headers.get("x-request-id")
                 response = raw.parse()
                 if not response.data:
                     raise TemporaryFailure("the API answered without an image")
-                item = response.data[0]
-                b64, url, revised = item.b64_json, item.url, item.revised_prompt
+                items = [(item.b64_json, item.url, item.revised_prompt) for item in response.data[:request.n]]
                 usage = response.usage.model_dump() if response.usage else None
         except BlogImagesError:
             raise
         except Exception as error:
             raise translate_api_error(error) from None
-        if b64:
-            data = _decode_b64(b64, self.settings.max_image_bytes)
-            source = "b64_json"
-        elif url:
-            data = await download_image(url, base_url=self.settings.base_url,
-                                        max_bytes=self.settings.max_image_bytes, timeout_s=self.settings.timeout_s)
-            source = "url"
-        else:
-            raise TemporaryFailure("the API answered without image data")
-        info = verify_image(data, request.output_format)
-        duration = time.monotonic() - started
-        log.info("generated %d bytes %s %dx%d in %.2fs (request %s)", len(data), info.format,
-                 info.width, info.height, duration, request_id)
-        return GeneratedImage(data, info, revised, usage, request_id, round(duration, 3), source)
+        images = []
+        for b64, url, revised in items:
+            if b64:
+                data = _decode_b64(b64, self.settings.max_image_bytes)
+                source = "b64_json"
+            elif url:
+                data = await download_image(url, base_url=self.settings.base_url, max_bytes=self.settings.max_image_bytes,
+                                            timeout_s=self.settings.timeout_s)
+                source = "url"
+            else:
+                raise TemporaryFailure("the API answered without image data")
+            info = verify_image(data, request.output_format)
+            images.append((data, info, revised, source))
+        duration = round(time.monotonic() - started, 3)
+        log.info("%s: %d of %d image(s) in %.2fs (request %s)", request.operation, len(images), request.n,
+                 duration, request_id)
+        return [GeneratedImage(data, info, revised, usage, request_id, duration, source,
+                               requested=request.n, received=len(images))
+                for data, info, revised, source in images]
 
     async def _generate_streaming(self, params, request: ImageRequest, on_partial: PartialImageCallback):
         raw = await self.client.images.with_raw_response.generate(

@@ -23,7 +23,7 @@ from blog_images_tui.errors import AuthConfigError, BadInput, BlogImagesError, E
 from blog_images_tui.generation import ClientSettings, ImageGenerator, ImageRequest
 from blog_images_tui.ids import SectionRef
 from blog_images_tui.pacing import Pacing
-from blog_images_tui.service import StoredThenCancelled, generate_into_store
+from blog_images_tui.service import StoredThenCancelled, create_into_store
 from blog_images_tui.storage import Store, StoredImage
 
 log = logging.getLogger("blog_images.jobs")
@@ -53,6 +53,14 @@ def compute_job_id(request: ImageRequest) -> str:
         "prompt": request.prompt, "size": request.size, "quality": request.quality,
         "format": request.output_format, "filename": request.filename,
     }
+    # Everything else that changes the result, added only when used so that the ids of
+    # plain generations stored before these options existed stay the same.
+    extra = {"n": request.n if request.n != 1 else None, "background": request.background,
+             "style": request.style, "moderation": request.moderation, "compression": request.compression,
+             "input_fidelity": request.input_fidelity}
+    if request.edit is not None:
+        extra.update(operation=request.operation, **request.edit.fingerprint())
+    key.update({name: value for name, value in extra.items() if value is not None})
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
     return digest[:JOB_ID_LENGTH]
 
@@ -67,6 +75,8 @@ class Job:
     started_at: float | None = None
     finished_at: float | None = None
     result: StoredImage | None = None
+    #: every image the request stored (variants: ``n`` of them, fewer on a partial answer)
+    results: list[StoredImage] = field(default_factory=list)
     error: BlogImagesError | None = None
     #: where an already stored job was found (skipped jobs)
     existing_name: str | None = None
@@ -96,6 +106,12 @@ class JobEvent:
     kind: str  # "queued" | "started" | "stage" | "partial" | "stored" | "skipped" | "failed" | "cancelled"
     partial_image: bytes | None = None
     partial_index: int | None = None
+
+
+def cost_of(stored: list[StoredImage]) -> float | None:
+    """What the request cost: the sum of its images' shares (None if any is unknown)."""
+    costs = [item.metadata.get("cost_usd") for item in stored]
+    return None if not costs or any(cost is None for cost in costs) else sum(costs)
 
 
 def prepare_job_request(request: ImageRequest, job_id: str | None = None) -> ImageRequest:
@@ -265,16 +281,22 @@ class JobEngine:
         """The metadata name of an already stored image for this job, if any."""
         names = await self._names_in(request.section)
         if request.filename:
-            meta_name = layout.metadata_name(request.filename)
-            if meta_name not in names:
-                return None
-            try:
-                metadata = await asyncio.to_thread(self.store.read_metadata, request.section, request.filename)
-            except (OSError, ValueError):
-                return None
-            return meta_name if metadata.get("job_id") == request.job_id else None
-        suffix = f"-{request.job_id[:FILENAME_JOB_SUFFIX]}{layout.METADATA_SUFFIX}"
-        candidates = [name for name in sorted(names) if name.endswith(suffix)]
+            # Variants: any one of them stored means the request was paid for (a partial
+            # answer stores fewer than n): never asked again without --force.
+            for filename in layout.variant_filenames(request.filename, request.n):
+                meta_name = layout.metadata_name(filename)
+                if meta_name not in names:
+                    continue
+                try:
+                    metadata = await asyncio.to_thread(self.store.read_metadata, request.section, filename)
+                except (OSError, ValueError):
+                    continue
+                if metadata.get("job_id") == request.job_id:
+                    return meta_name
+            return None
+        suffixes = [f"-{request.job_id[:FILENAME_JOB_SUFFIX]}{tail}{layout.METADATA_SUFFIX}"
+                    for tail in ([""] if request.n == 1 else [f"-{i}" for i in range(1, request.n + 1)])]
+        candidates = [name for name in sorted(names) if name.endswith(tuple(suffixes))]
         if not candidates or request.job_id == compute_job_id(request):
             # A hash id's first 12 hex digits identify it; no need to read anything.
             return candidates[0] if candidates else None
@@ -296,8 +318,13 @@ class JobEngine:
         suffix = request.job_id[:FILENAME_JOB_SUFFIX]
         names = await self._names_in(request.section)
         name, counter = layout.job_filename(suffix), 1
-        while ((request.section, name) in self._claimed_names or layout.metadata_name(name) in names
-               or layout.image_name(name, request.output_format) in names):
+
+        def taken(base: str) -> bool:
+            return (request.section, base) in self._claimed_names or any(
+                layout.metadata_name(variant) in names or layout.image_name(variant, request.output_format) in names
+                for variant in layout.variant_filenames(base, request.n))
+
+        while taken(name):
             counter += 1
             name = layout.job_filename(f"{counter}-{suffix}")
         self._claimed_names.add((request.section, name))
@@ -375,15 +402,16 @@ class JobEngine:
                 # first request is not sent late and bunched with the second; in a worker thread
                 # (1-2 s the first time), so the other jobs and the TUI are not frozen meanwhile.
                 await generator.ready()
-                job.result = await generate_into_store(
+                job.results = await create_into_store(
                     request, self.store, generator, on_stage=on_stage, on_partial=on_partial,
                     check_store=False, pacing=self.pacing)
+                job.result = job.results[0]
                 job.state, job.stage = JobState.STORED, "stored"
-                job.cost_usd = job.result.metadata.get("cost_usd")
+                job.cost_usd = cost_of(job.results)
         except StoredThenCancelled as landed:
             # Cancelled while the paid-for image was being written: it was written.
-            job.result, job.state, job.stage = landed.stored, JobState.STORED, "stored"
-            job.cost_usd = landed.stored.metadata.get("cost_usd")
+            job.results, job.result, job.state, job.stage = landed.all_stored, landed.stored, JobState.STORED, "stored"
+            job.cost_usd = cost_of(landed.all_stored)
         except asyncio.CancelledError:
             job.state, job.stage = JobState.CANCELLED, "cancelled"
             job.error = Interrupted("cancelled")

@@ -72,6 +72,11 @@ def metadata_path(section: SectionRef, filename: str) -> str:
     return f"{raw_dir(section)}/{metadata_name(filename)}"
 
 
+def variant_filenames(filename: str, count: int) -> list[str]:
+    """The names of ``count`` variants of one request: ``NAME`` alone, else ``NAME-1`` ... ``NAME-K``."""
+    return [filename] if count == 1 else [f"{filename}-{index}" for index in range(1, count + 1)]
+
+
 def timestamp_filename(now: datetime | None = None) -> str:
     """A default filename that sorts by time and cannot collide in practice.
 

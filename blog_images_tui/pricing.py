@@ -153,7 +153,7 @@ def _prompt_tokens(prompt: str) -> int:
 
 
 def estimate(request: "ImageRequest") -> CostEstimate:
-    """The estimated cost of one request, before it is sent.
+    """The estimated cost of one request (all its ``n`` images), before it is sent.
 
     Fills the model's defaults (size, quality) the way validation would, but
     never raises: an invalid or unpriced request costs *unknown*.
@@ -161,6 +161,7 @@ def estimate(request: "ImageRequest") -> CostEstimate:
     pricing = PRICES.get(request.model)
     if pricing is None:
         return _unknown(f"no price known for model {request.model!r}")
+    count = getattr(request, "n", 1) or 1  # every variant is an image paid for
     spec = MODELS.get(request.model)
     size = request.size or (spec.default_size if spec else None)
     notes: list[str] = []
@@ -185,7 +186,7 @@ def estimate(request: "ImageRequest") -> CostEstimate:
         else:
             table = None  # a size the table does not list: fall through to tokens
         if table:
-            return CostEstimate(price + text_cost, basis, "; ".join(notes))
+            return CostEstimate(price * count + text_cost, basis, "; ".join(notes + _request_notes(request)))
 
     if pricing.tokens is None or quality not in OUTPUT_TOKENS_1024:
         return _unknown(f"no price known for {request.model} at quality {quality!r}")
@@ -201,7 +202,17 @@ def estimate(request: "ImageRequest") -> CostEstimate:
     width, height = dims
     tokens = OUTPUT_TOKENS_1024[quality] * width * height / _MEGAPIXEL_1024
     notes.insert(0, f"~{tokens:.0f} output tokens at ${pricing.tokens.image_output:g}/1M")
-    return CostEstimate(tokens * pricing.tokens.image_output / 1e6 + text_cost, "estimate", "; ".join(notes))
+    return CostEstimate(tokens * count * pricing.tokens.image_output / 1e6 + text_cost, "estimate",
+                        "; ".join(notes + _request_notes(request)))
+
+
+def _request_notes(request: "ImageRequest") -> list[str]:
+    notes = []
+    if getattr(request, "n", 1) > 1:
+        notes.append(f"{request.n} images")
+    if getattr(request, "edit", None) is not None:
+        notes.append("input images not counted (billed as image input tokens)")
+    return notes
 
 
 def estimate_cost(request: "ImageRequest") -> float | None:

@@ -22,6 +22,9 @@ from blog_images_tui.secrets import redact
 #: (subcommand, module) in the order ``--help`` lists them.
 COMMANDS = [
     ("generate", "blog_images_tui.cli.generate"),
+    ("edit", "blog_images_tui.cli.edit"),
+    ("import", "blog_images_tui.cli.importing"),
+    ("delete", "blog_images_tui.cli.delete"),
     ("ls", "blog_images_tui.cli.listing"),
     ("show", "blog_images_tui.cli.show"),
     ("recover", "blog_images_tui.cli.recover"),

@@ -72,7 +72,7 @@ def worst_exit_code(codes) -> int:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from blog_images_tui.batchfile import BatchFileError, OptionDefaults, load_batch
+    from blog_images_tui.batchfile import BatchFileError, OptionDefaults, VariantDefaults, load_batch
     from blog_images_tui.cli.common import open_store_from_args, warn
     from blog_images_tui.config import load_config
     from blog_images_tui.errors import BadInput
@@ -88,8 +88,10 @@ def run(args: argparse.Namespace) -> int:
     defaults = OptionDefaults(model=args.model, size=args.size, quality=args.quality,
                               output_format=args.output_format, background=args.background,
                               style=args.style).merged_over(config.defaults)
+    variants = VariantDefaults(n=args.n, moderation=args.moderation, compression=args.compression)
     try:
-        planned = load_batch(args.file, defaults=defaults, templates=config.templates, kind=args.input_format)
+        planned = load_batch(args.file, defaults=defaults, templates=config.templates, kind=args.input_format,
+                             store=store, variants=variants)
     except BatchFileError as error:
         lines = error.lines()
         for line in lines[:-1]:  # the last one is printed by the CLI as the error line
@@ -136,7 +138,8 @@ class BatchOptions:
 def _request_json(request) -> dict:
     return {"post_id": request.section.post_id, "section_id": request.section.section_id,
             "filename": request.filename, "model": request.model, "size": request.size,
-            "quality": request.quality, "format": request.output_format}
+            "quality": request.quality, "format": request.output_format, "operation": request.operation,
+            "n": request.n}
 
 
 def _console(stream, **kw):
@@ -367,6 +370,8 @@ class BatchReporter:
         if job.result is not None:
             body["image_path"] = job.result.image_path
             body["metadata_path"] = job.result.metadata_path
+            body["images"] = [{"image_path": item.image_path, "metadata_path": item.metadata_path}
+                              for item in job.results or [job.result]]
         if job.existing_name:
             body["existing"] = job.existing_name
         if job.error is not None and job.state.value != "stored":

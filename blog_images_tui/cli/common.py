@@ -41,17 +41,35 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
                        help="write a debug log to PATH (key redacted)")
 
 
-def add_image_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """The image's own options (model, size, quality, style, format, background)."""
+def add_image_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *, endpoint: str = "generate") -> None:
+    """The image's own options (model, size, quality, format, background, variants, compression).
+
+    ``endpoint`` is the Images API endpoint the command calls: ``generate`` adds
+    --style and --moderation, ``edit`` adds --input-fidelity (images.edit takes
+    no moderation and no style).
+    """
     parser.add_argument("--model", help="image model (default: config, else gpt-image-2; "
                         "see `blog-images models`)")
     parser.add_argument("--size", help="WIDTHxHEIGHT or auto (default: 1792x1024 where the model takes it)")
     parser.add_argument("--quality", help="auto, low, medium, high (model dependent)")
-    parser.add_argument("--style", help="vivid or natural (dall-e-3 only; GPT image models reject it)")
+    if endpoint == "generate":
+        parser.add_argument("--style", help="vivid or natural (dall-e-3 only; GPT image models reject it)")
     parser.add_argument("--format", dest="output_format", choices=("png", "jpeg", "webp"),
                         help="image format (default: config, else png)")
     parser.add_argument("--background", choices=("auto", "opaque", "transparent"),
                         help="background (GPT image models; transparent needs png or webp)")
+    parser.add_argument("--n", type=int, metavar="K", default=None,
+                        help="variants from one request, 1-10 (per model), stored as NAME-1 ... NAME-K "
+                             "(default: 1)")
+    parser.add_argument("--compression", type=int, metavar="0-100", default=None,
+                        help="output compression in percent (jpeg and webp only; the API's default is 100)")
+    if endpoint == "generate":
+        parser.add_argument("--moderation", choices=("auto", "low"),
+                            help="content moderation level (generations only; the API's default is auto)")
+    else:
+        parser.add_argument("--input-fidelity", choices=("high", "low"),
+                            help="how closely to keep the input images' features (per model: gpt-image-1.5 "
+                                 "high or low, gpt-image-1-mini low; gpt-image-2 rejects it)")
 
 
 def add_api_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
@@ -139,6 +157,55 @@ def report_error(error: BlogImagesError, *, as_json: bool) -> int:
         print_json({"ok": False, "error": error_object(error)})
     print(f"error: {text}", file=sys.stderr)
     return int(error.exit_code)
+
+
+def stored_images_json(stored: list) -> dict[str, Any]:
+    """``{"ok": true, "images": [...]}``; with one image its fields also stay at the top level."""
+    images = [{"image_path": item.image_path, "metadata_path": item.metadata_path, "metadata": item.metadata}
+              for item in stored]
+    body: dict[str, Any] = {"ok": True}
+    if len(images) == 1:
+        body.update(images[0])
+    body["images"] = images
+    return body
+
+
+def report_stored(stored: list, *, as_json: bool) -> None:
+    """Print what a generation or an edit stored, warning about a partial answer."""
+    first = stored[0].metadata
+    requested, received = first.get("requested"), first.get("received")
+    if requested and received is not None and received < requested:
+        warn(f"asked for {requested} images, the API returned {received}: stored {received}")
+    if as_json:
+        print_json(stored_images_json(stored))
+        return
+    for item in stored:
+        print(f"image:    {item.image_path}")
+        print(f"metadata: {item.metadata_path}")
+        revised = item.metadata.get("revised_prompt")
+        if revised:
+            print(f"revised prompt: {revised}")
+
+
+def run_request(request, store, settings) -> list:
+    """Send one validated generation or edit request and store every image it returns."""
+    import asyncio
+
+    from blog_images_tui.generation import ImageGenerator
+    from blog_images_tui.service import StoredThenCancelled, create_and_record
+
+    async def go():
+        async with ImageGenerator(settings) as generator:
+            try:
+                return await create_and_record(request, store, generator)
+            except StoredThenCancelled as landed:
+                # Ctrl-C came while the paid-for images were being written: they landed whole. Say where,
+                # or "interrupted" alone reads as "nothing stored" and a re-run hits "already exists".
+                paths = ", ".join(item.image_path for item in landed.all_stored)
+                print(f"interrupted after storing the image: {paths}", file=sys.stderr)
+                raise
+
+    return asyncio.run(go())
 
 
 def settings_from_args(args: argparse.Namespace):

@@ -25,15 +25,10 @@ def register(subparsers, add_common) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import asyncio
-    import sys
-
-    from blog_images_tui.cli.common import open_store_from_args, print_json, settings_from_args, warn
-    from blog_images_tui.generation import ImageGenerator, ImageRequest
-    from blog_images_tui.ids import SectionRef
-    from blog_images_tui.service import StoredThenCancelled, generate_and_record
-
+    from blog_images_tui.cli.common import open_store_from_args, report_stored, run_request, settings_from_args, warn
     from blog_images_tui.config import Defaults, load_config
+    from blog_images_tui.generation import ImageRequest
+    from blog_images_tui.ids import SectionRef
     from blog_images_tui.models import DEFAULT_MODEL
 
     # Validate everything local first: bad input never costs a request.
@@ -48,31 +43,13 @@ def run(args: argparse.Namespace) -> int:
         prompt=prompt, section=section, filename=args.filename,
         model=chosen.model or DEFAULT_MODEL, size=chosen.size, quality=chosen.quality, style=chosen.style,
         output_format=chosen.output_format or "png", background=chosen.background,
+        n=args.n or 1, moderation=args.moderation, compression=args.compression,
     ).validated()
     for message in request.warnings:
         warn(message)
     settings = settings_from_args(args)
-
-    async def go():
-        async with ImageGenerator(settings) as generator:
-            try:
-                return await generate_and_record(request, store, generator)
-            except StoredThenCancelled as landed:
-                # Ctrl-C came while the paid-for image was being written: it landed whole. Say where,
-                # or "interrupted" alone reads as "nothing stored" and a re-run hits "already exists".
-                print(f"interrupted after storing the image: {landed.stored.image_path}", file=sys.stderr)
-                raise
-
-    stored = asyncio.run(go())
-    if args.json:
-        print_json({"ok": True, "image_path": stored.image_path, "metadata_path": stored.metadata_path,
-                    "metadata": stored.metadata})
-    else:
-        print(f"image:    {stored.image_path}")
-        print(f"metadata: {stored.metadata_path}")
-        revised = stored.metadata.get("revised_prompt")
-        if revised:
-            print(f"revised prompt: {revised}")
+    stored = run_request(request, store, settings)
+    report_stored(stored, as_json=args.json)
     return 0
 
 

@@ -37,6 +37,18 @@ What the server answers
     answering (say in ``image_bytes_factory``) becomes a 500 whose message
     names it, plus a traceback on stderr, rather than a silent hang-up.
 
+``POST /v1/images/edits``
+    Multipart like the real endpoint: one ``image`` part or several ``image[]``
+    parts (up to 16), an optional ``mask``, and form fields. It refuses what
+    the real one refuses, with a 400: a part sent as
+    ``application/octet-stream`` (or any type but PNG, JPEG, WebP) or whose
+    bytes are not an image, a mask that is not a PNG with an alpha channel or
+    not the first image's dimensions, ``moderation`` (and any other field
+    images.edit does not take), ``input_fidelity`` on gpt-image-2, ``n``
+    outside 1..10. Recorded like generations, the form fields in ``body`` and
+    the parts in ``files`` (field, filename, content type, bytes); answers
+    come from the same queue.
+
 ``GET /files/<id>.<fmt>``
     Serves images handed out as ``url`` answers (the URL carries an Azure-SAS
     style query string, ignored by the server).  Fetches are recorded in
@@ -90,6 +102,16 @@ __all__ = [
 ]
 
 GENERATIONS_PATH = "/v1/images/generations"
+EDITS_PATH = "/v1/images/edits"
+#: what the edits endpoint takes as an input image part (the real API refuses application/octet-stream)
+EDIT_IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
+MAX_EDIT_IMAGES = 16
+#: form fields images.edit takes; anything else (``moderation``, ``style``) is an unknown parameter
+EDIT_FIELDS = frozenset({"prompt", "model", "n", "size", "quality", "output_format", "background",
+                         "output_compression", "input_fidelity", "partial_images", "stream", "response_format",
+                         "user", "safety_identifier"})
+#: models that reject input_fidelity ("For gpt-image-2, omit this parameter")
+NO_INPUT_FIDELITY = ("gpt-image-2", "gpt-image-2-2026-04-21")
 FORMATS = ("png", "jpeg", "webp")
 CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 MAX_SIDE = 4096
@@ -305,6 +327,8 @@ class RecordedRequest:
     received_at: float  # time.monotonic()
     method: str = "POST"
     raw_body: bytes = b""
+    #: multipart file parts (edits): (field name, file name, content type, bytes)
+    files: list[tuple[str, str, str, bytes]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -325,10 +349,13 @@ class Reply:
         fmt: str | None = None,
         image: bytes | None = None,
         usage: dict | None = None,
+        count: int | None = None,
     ) -> "Reply":
         """200 with b64_json (the default). ``fmt`` overrides the requested format,
-        ``image`` the image bytes, ``usage`` the usage object."""
-        return cls("ok", options={"revised_prompt": revised_prompt, "fmt": fmt, "image": image, "usage": usage})
+        ``image`` the image bytes, ``usage`` the usage object, ``count`` the number of
+        images in the answer (fewer than ``n``: a partial answer)."""
+        return cls("ok", options={"revised_prompt": revised_prompt, "fmt": fmt, "image": image, "usage": usage,
+                                  "count": count})
 
     @classmethod
     def url(
@@ -550,6 +577,114 @@ def _parse_params(body: dict) -> _Params:
     )
 
 
+def _multipart_parts(raw: bytes, content_type: str) -> list[tuple[str, str | None, str, bytes]] | None:
+    """(field name, file name or None, content type, bytes) of a multipart/form-data body; None if it is not one."""
+    kind, _, rest = content_type.partition(";")
+    if kind.strip().lower() != "multipart/form-data":
+        return None
+    boundary = None
+    for param in rest.split(";"):
+        key, _, value = param.strip().partition("=")
+        if key.lower() == "boundary":
+            boundary = value.strip().strip('"')
+    if not boundary:
+        return None
+    parts = []
+    for chunk in raw.split(b"--" + boundary.encode())[1:]:
+        if chunk.startswith(b"--"):
+            break
+        head, sep, data = chunk.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        if not sep:
+            return None
+        headers = {}
+        for line in head.decode("utf-8", "replace").split("\r\n"):
+            key, _, value = line.partition(":")
+            headers[key.strip().lower()] = value.strip()
+        disposition = headers.get("content-disposition", "")
+        fields = {}
+        for item in disposition.split(";")[1:]:
+            key, _, value = item.strip().partition("=")
+            fields[key.lower()] = value.strip('"')
+        if "name" not in fields:
+            return None
+        parts.append((fields["name"], fields.get("filename"), headers.get("content-type", "text/plain"),
+                      data.removesuffix(b"\r\n")))
+    return parts
+
+
+def _image_dims(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of PNG, JPEG or WebP bytes (via Pillow for the last two); None if not an image."""
+    if data.startswith(PNG_SIGNATURE):
+        try:
+            return png_size(data)
+        except ValueError:
+            return None
+    if data.startswith(b"\xff\xd8\xff") or data[8:12] == b"WEBP":
+        try:
+            from PIL import Image
+
+            with Image.open(io.BytesIO(data)) as opened:
+                return opened.size
+        except Exception:
+            return None
+    return None
+
+
+def _png_has_alpha(data: bytes) -> bool:
+    """Colour type 4 or 6 (grey or RGB with alpha), or a tRNS chunk."""
+    return len(data) > 25 and (data[25] in (4, 6) or b"tRNS" in data[:4096])
+
+
+def _parse_edit(record: RecordedRequest) -> _Params:
+    """Check an edit request the way the real endpoint does (see the module docstring)."""
+    form = record.body
+    for name in form:
+        if name not in EDIT_FIELDS:
+            raise _BadRequest(f"Unknown parameter: '{name}'.", name, "unknown_parameter")
+    images = [part for part in record.files if part[0] in ("image", "image[]")]
+    masks = [part for part in record.files if part[0] == "mask"]
+    others = [part for part in record.files if part[0] not in ("image", "image[]", "mask")]
+    if others:
+        raise _BadRequest(f"Unknown parameter: '{others[0][0]}'.", others[0][0], "unknown_parameter")
+    if not images:
+        raise _BadRequest("Missing required parameter: 'image'.", "image", "missing_required_parameter")
+    if len(images) > MAX_EDIT_IMAGES:
+        raise _BadRequest(f"Too many images: at most {MAX_EDIT_IMAGES}.", "image")
+    dims = []
+    for name, filename, part_type, data in images + masks:
+        param = "mask" if name == "mask" else "image"
+        if part_type not in EDIT_IMAGE_TYPES:
+            raise _BadRequest(f"Invalid file '{param}': unsupported mimetype ('{part_type}'). Supported file "
+                              "formats are 'image/jpeg', 'image/png', and 'image/webp'.", param,
+                              "unsupported_file_mimetype")
+        size = _image_dims(data)
+        if size is None:
+            raise _BadRequest(f"Invalid image file or mode for image {filename!r}.", param, "invalid_image_file")
+        dims.append(size)
+    if masks:
+        if len(masks) > 1:
+            raise _BadRequest("Only one mask may be given.", "mask")
+        mask = masks[0][3]
+        if not mask.startswith(PNG_SIGNATURE) or not _png_has_alpha(mask):
+            raise _BadRequest("Invalid mask image format - mask image missing alpha channel", "mask",
+                              "invalid_image_format")
+        if dims[-1] != dims[0]:
+            raise _BadRequest("Invalid mask image format - mask size does not match image size", "mask",
+                              "invalid_image_format")
+    if form.get("input_fidelity") and form.get("model") in NO_INPUT_FIDELITY:
+        raise _BadRequest(f"input_fidelity is not supported for {form['model']}; omit it.", "input_fidelity",
+                          "unsupported_parameter")
+    body: dict[str, Any] = dict(form)
+    for name in ("n", "partial_images", "output_compression"):
+        if name in body:
+            try:
+                body[name] = int(body[name])
+            except ValueError:
+                raise _BadRequest(f"Invalid value for '{name}': {body[name]!r}.", name) from None
+    body["stream"] = str(body.get("stream", "")).lower() == "true"
+    return _parse_params(body)
+
+
 def _usage(params: _Params) -> dict:
     input_tokens = max(1, len(params.prompt) // 4)
     per_image = round(_OUTPUT_TOKENS.get(params.quality, 4160) * params.width * params.height / (1024 * 1024))
@@ -643,6 +778,8 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if self.command == "POST" and path.rstrip("/") == GENERATIONS_PATH:
             self._generation(raw)
+        elif self.command == "POST" and path.rstrip("/") == EDITS_PATH:
+            self._generation(raw, edit=True)
         elif self.command == "GET" and path.startswith("/files/"):
             self._serve_file(path[len("/files/") :], raw)
         else:
@@ -771,7 +908,20 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(200, data, CONTENT_TYPES[fmt])
 
-    # -- /v1/images/generations
+    # -- /v1/images/generations and /v1/images/edits
+    def _record_edit(self, raw: bytes) -> RecordedRequest:
+        record = self._record(b"")
+        record.raw_body = raw
+        content_type = self.headers.get("Content-Type") or ""
+        parts = _multipart_parts(raw, content_type)
+        self._body_ok = parts is not None
+        for name, filename, part_type, data in parts or []:
+            if filename is None:
+                record.body[name] = data.decode("utf-8", "replace")
+            else:
+                record.files.append((name, filename, part_type, data))
+        return record
+
     def _record(self, raw: bytes) -> RecordedRequest:
         headers = _HeaderDict((k.lower(), v) for k, v in self.headers.items())
         try:
@@ -788,9 +938,9 @@ class _Handler(BaseHTTPRequestHandler):
             raw_body=raw,
         )
 
-    def _generation(self, raw: bytes) -> None:
+    def _generation(self, raw: bytes, *, edit: bool = False) -> None:
         fake = self.server.fake
-        record = self._record(raw)
+        record = self._record_edit(raw) if edit else self._record(raw)
         fake._enter(record)
         self._inflight = True
         try:
@@ -821,7 +971,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json(400, _error_body("We could not parse the JSON body of your request."))
                 return
             try:
-                params = _parse_params(record.body)
+                params = _parse_edit(record) if edit else _parse_params(record.body)
             except _BadRequest as exc:
                 self._send_json(400, exc.body)
                 return
@@ -870,11 +1020,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._wait(fake.latency)
         created = int(time.time())
         b64 = b""
+        count = (reply.options.get("count") if kind == "ok" else None) or params.n
         if kind == "url":
-            items = [{"url": self._url_for_reply(reply, params)} for _ in range(params.n)]
+            items = [{"url": self._url_for_reply(reply, params)} for _ in range(count)]
         else:
             b64, _ = self._b64_for(reply, params)
-            items = [{"b64_json": _B64_MARKER} for _ in range(params.n)]
+            items = [{"b64_json": _B64_MARKER} for _ in range(count)]
             revised = reply.options.get("revised_prompt") if kind == "ok" else None
             if revised is not None:
                 for item in items:
