@@ -42,10 +42,10 @@ async def prepare(request: ImageRequest, store: Store, *, check_store: bool = Tr
         request = replace(request, filename=layout.timestamp_filename())
     else:
         names = [parse_filename(name) for name in layout.variant_filenames(request.filename, request.n)]
-        taken = await asyncio.to_thread(_taken_names, store, request.section, names, request.output_format)
+        taken = await asyncio.to_thread(_taken_names, store, request.section, names)
         if taken:
             raise BadInput(
-                f"{layout.image_name(taken[0], request.output_format)} already exists in "
+                f"{taken[0]} already exists in "
                 f"{store.display_path(layout.raw_dir(request.section))}: choose another --filename "
                 "(nothing is overwritten)")
     if check_store:
@@ -53,10 +53,9 @@ async def prepare(request: ImageRequest, store: Store, *, check_store: bool = Tr
     return request
 
 
-def _taken_names(store: Store, section, names: list[str], output_format: str) -> list[str]:
-    present = set(store.list_raw_names(section))  # one listing for every variant's name
-    return [name for name in names
-            if layout.image_name(name, output_format) in present or layout.metadata_name(name) in present]
+def _taken_names(store: Store, section, names: list[str]) -> list[str]:
+    """What already takes any of the variants' stems (any format or case)."""
+    return [holder for name in names for holder in store.stem_holders(section, name)]
 
 
 async def store_generated(request: ImageRequest, store: Store, generated) -> StoredImage:
