@@ -12,9 +12,9 @@ otherwise the worst failure among the jobs, in the order of
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from blog_images_tui.cli.common import add_api_options, add_image_options
+from blog_images_tui.cli.common import add_api_options, add_image_options, add_publish_options
 
 HELP = "generate many images from a JSON Lines, CSV or TOML file"
 
@@ -55,6 +55,10 @@ def register(subparsers, add_common) -> None:
     parser.add_argument("--budget", type=float, metavar="USD",
                         help="do not start an image whose estimated cost would take the total over USD")
     parser.add_argument("--json", action="store_true", help="print one JSON result object per job (JSON Lines)")
+    parser.add_argument("--publish", action="store_true",
+                        help="publish each image for the web once stored (as `blog-images publish`)")
+    add_publish_options(parser.add_argument_group("with --publish (defaults: the config's [publish])"),
+                        quality_flag="--publish-quality")
     group = parser.add_argument_group("defaults for entries that leave a field out (before the config files)")
     add_image_options(group)
     add_api_options(parser.add_argument_group("API"))
@@ -110,6 +114,10 @@ def run(args: argparse.Namespace) -> int:
         jobs=args.jobs or config.defaults.jobs or 2, rpm=args.rpm or config.defaults.rpm,
         budget_usd=args.budget if args.budget is not None else config.defaults.budget_usd,
         force=args.force, as_json=args.json, source=args.file)
+    if args.publish:
+        from blog_images_tui.cli.common import publish_settings_from_args
+
+        options = replace(options, publish=publish_settings_from_args(args, store), publish_workers=args.workers)
     if args.dry_run:
         return dry_run(planned, store, options)
     from blog_images_tui.cli.common import settings_from_args
@@ -133,6 +141,9 @@ class BatchOptions:
     force: bool
     as_json: bool
     source: str
+    #: with --publish: how to publish each stored image (webplan.PublishSettings)
+    publish: object = None
+    publish_workers: int | None = None
 
 
 def _request_json(request) -> dict:
@@ -436,14 +447,28 @@ def run_batch(planned, store, settings, options: BatchOptions, *, reporter: Batc
     from blog_images_tui.jobs import JobEngine
 
     reporter = reporter or BatchReporter(planned, options)
+    on_event = reporter.on_event
+    publishing = None
+    if options.publish is not None:
+        from blog_images_tui.cli.publish import PublishAfterJobs
+
+        publishing = PublishAfterJobs(store, options.publish, as_json=options.as_json,
+                                      workers=options.publish_workers)
+
+        def on_event(event, report=reporter.on_event):
+            report(event)
+            publishing.on_event(event)
+
     engine = JobEngine(store, settings, concurrency=options.jobs, rpm=options.rpm, force=options.force,
-                       on_event=reporter.on_event, budget_usd=options.budget_usd)
+                       on_event=on_event, budget_usd=options.budget_usd)
 
     async def go() -> None:
         try:
             for job in planned:
                 reporter.bind(engine.submit(job.request), job)
             await engine.join()
+            if publishing is not None:
+                await publishing.finish()
         except asyncio.CancelledError:
             # Ctrl-C: abandon running requests (an image already being written still lands whole).
             engine.cancel_all()
@@ -464,6 +489,6 @@ def run_batch(planned, store, settings, options: BatchOptions, *, reporter: Batc
     if interrupted:
         code = 130
     else:
-        code = worst_exit_code(job.exit_code for job in engine.jobs)
+        code = worst_exit_code([*(job.exit_code for job in engine.jobs), *(publishing.codes if publishing else [])])
     reporter.summary(engine.jobs, interrupted=interrupted, elapsed_s=time.monotonic() - started, exit_code=code)
     return code

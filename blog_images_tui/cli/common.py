@@ -88,7 +88,8 @@ def add_generation_options(parser: argparse.ArgumentParser) -> None:
     add_api_options(parser)
 
 
-def add_publish_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+def add_publish_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *,
+                        quality_flag: str = "--quality") -> None:
     """How to publish web derivatives (``publish``, ``batch --publish``); unset flags come from ``[publish]``."""
     parser.add_argument("--widths", metavar="W,W,...",
                         help="widths in pixels, never above the source's (default: config, else 480,960,1600)")
@@ -96,7 +97,7 @@ def add_publish_options(parser: argparse.ArgumentParser | argparse._ArgumentGrou
                         help="avif, webp, jpeg, png; the last is the <img> fallback (default: config, else avif,webp)")
     parser.add_argument("--fallback", choices=("jpeg", "png", "webp", "avif"),
                         help="the <img> format, if not the last of --formats (a transparent image gets png)")
-    parser.add_argument("--quality", metavar="FORMAT=Q", action="append", default=[], dest="publish_quality",
+    parser.add_argument(quality_flag, metavar="FORMAT=Q", action="append", default=[], dest="publish_quality",
                         help="encoder quality 1-100, repeatable (default: avif=60 webp=80 jpeg=82)")
     parser.add_argument("--sizes", help="the sizes attribute (default: '(max-width: Wpx) 100vw, Wpx', W the widest)")
     parser.add_argument("--workers", type=int, metavar="N", help="encoders at once (default: the CPU cores)")

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
     from blog_images_tui.cli.batch import worst_exit_code
     from blog_images_tui.cli.common import (open_store_from_args, parse_image_name, print_json,
-                                            publish_settings_from_args, report_error, warn)
+                                            publish_settings_from_args, warn)
     from blog_images_tui.encoderpool import EncoderPool
     from blog_images_tui.errors import BadInput
     from blog_images_tui.ids import SectionRef, parse_id
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         if isinstance(result, Exception):
             if len(items) == 1:
                 raise result
-            codes.append(report_error(result, as_json=args.json))
+            codes.append(report_failure(ref, name, result, as_json=args.json))
             continue
         for note in result.manifest.get("notes", []):
             warn(f"{ref}, {name}: {note}")
@@ -97,6 +97,21 @@ def run(args: argparse.Namespace) -> int:
     return worst_exit_code(codes)
 
 
+def report_failure(section, filename: str, error, *, as_json: bool, stderr=None) -> int:
+    """One image of several failed: a line naming it (and a JSON object with ``--json``); its exit code."""
+    import sys
+
+    from blog_images_tui.cli.common import print_json
+    from blog_images_tui.errors import error_object
+    from blog_images_tui.secrets import redact
+
+    if as_json:
+        print_json({"ok": False, "published": False, "post_id": section.post_id, "section_id": section.section_id,
+                    "filename": filename, "error": error_object(error)})
+    print(f"error: publishing {section}, {filename}: {redact(str(error))}", file=stderr or sys.stderr, flush=True)
+    return int(error.exit_code)
+
+
 def describe(result) -> str:
     """What one publish did, in a few words."""
     files = len(result.manifest["derivatives"])
@@ -104,3 +119,70 @@ def describe(result) -> str:
         return f"unchanged ({files} files already published with these settings)"
     return (f"{files} files ({len(result.created)} new, {files - len(result.created)} already there), "
             f"manifest {'written' if result.manifest_written else 'unchanged'}")
+
+
+class PublishAfterJobs:
+    """``batch --publish``: each image is published as soon as its job is stored (or found stored).
+
+    Publishing runs beside the engine on the same event loop, its encoders in
+    the pool; one line (or JSON object) per image, and the exit codes of the
+    failures for the batch's own.
+    """
+
+    def __init__(self, store, settings, *, as_json: bool, workers: int | None = None, pool: str = "thread",
+                 stderr=None) -> None:
+        import sys
+
+        from blog_images_tui.encoderpool import EncoderPool
+        from blog_images_tui.publish import Publisher
+
+        self.settings = settings
+        self.as_json = as_json
+        self.stderr = stderr or sys.stderr
+        self.pool = EncoderPool(workers, pool)
+        self.publisher = Publisher(store, pool=self.pool)
+        self.tasks: list = []
+        self.codes: list[int] = []
+        self.published = 0
+
+    def on_event(self, event) -> None:
+        """Call from the engine's ``on_event`` (on the event loop)."""
+        import asyncio
+
+        from blog_images_tui import layout
+
+        job = event.job
+        if event.kind == "stored" and job.result is not None:
+            filename = job.result.filename
+        elif event.kind == "skipped" and job.existing_name:
+            filename = job.existing_name.removesuffix(layout.METADATA_SUFFIX)
+        else:
+            return
+        self.tasks.append(asyncio.create_task(self._publish(job.request.section, filename)))
+
+    async def _publish(self, section, filename: str) -> None:
+        from blog_images_tui.cli.common import print_json
+        from blog_images_tui.errors import BlogImagesError
+
+        try:
+            result = await self.publisher.publish(section, filename, self.settings)
+        except BlogImagesError as error:
+            self.codes.append(report_failure(section, filename, error, as_json=self.as_json, stderr=self.stderr))
+            return
+        self.published += 1
+        if self.as_json:
+            print_json({"published": True, "post_id": section.post_id, "section_id": section.section_id,
+                        "filename": filename, "manifest_path": result.manifest_path, "images": result.images,
+                        "created": result.created, "changed": result.changed})
+        else:
+            print(f"published {section}, {filename}: {describe(result)}", file=self.stderr, flush=True)
+
+    async def finish(self) -> None:
+        """Wait for every publish started; then the pool is closed."""
+        import asyncio
+
+        try:
+            if self.tasks:
+                await asyncio.gather(*self.tasks, return_exceptions=True)
+        finally:
+            self.pool.close()

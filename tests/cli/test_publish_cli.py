@@ -175,3 +175,36 @@ def test_a_publish_killed_midway_leaves_no_partial_file_and_a_rerun_completes_it
     after = run_cli("doctor", "--json", "--store", local_store_url)
     assert {f["problem"] for f in json.loads(after.stdout)["findings"]} <= {"leftover temp file"}, after.stdout
     assert run_cli("doctor", "--fix", "--min-temp-age", "0", "--store", local_store_url).returncode == 0
+
+
+def test_batch_publish_publishes_each_stored_image_and_a_rerun_changes_nothing(api_env, local_store_url, tmp_path):
+    batch = tmp_path / "batch.jsonl"
+    batch.write_text('{"post_id": 53, "section_id": 1, "prompt": "a lighthouse", "filename": "one", "size": "1024x1024"}\n'
+                     '{"post_id": 53, "section_id": 2, "prompt": "a fox", "filename": "two", "size": "1024x1024"}\n')
+    args = ["batch", str(batch), "--publish", "--widths", "64,128", "--formats", "webp", "--publish-quality",
+            "webp=60", "--json", "--store", local_store_url]
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stderr
+    lines = [json.loads(line) for line in first.stdout.splitlines()]
+    published = sorted((line["section_id"], line["filename"], len(line["created"]))
+                       for line in lines if line.get("published"))
+    assert published == [(1, "one", 2), (2, "two", 2)]
+    for section, name in ((1, "one"), (2, "two")):
+        manifest = json.loads(Path(local_store_url, f"content/posts/53/sections/{section}/web/{name}_web.json")
+                              .read_text())
+        assert [e["width"] for e in manifest["derivatives"]] == [64, 128]
+        assert manifest["settings"]["quality"] == {"webp": 60}
+    requests = len(api_env.requests)
+    again = run_cli(*args)
+    assert again.returncode == 0, again.stderr
+    assert len(api_env.requests) == requests  # stored jobs are skipped: no new request
+    relines = [json.loads(line) for line in again.stdout.splitlines() if '"published"' in line]
+    assert len(relines) == 2 and not any(line["changed"] for line in relines)
+
+
+def test_batch_publish_with_a_bad_publish_flag_sends_nothing(api_env, local_store_url, tmp_path):
+    batch = tmp_path / "batch.jsonl"
+    batch.write_text('{"post_id": 53, "section_id": 1, "prompt": "a lighthouse"}\n')
+    result = run_cli("batch", str(batch), "--publish", "--formats", "gif", "--store", local_store_url)
+    assert result.returncode == 2 and "unknown format 'gif'" in result.stderr
+    assert api_env.requests == []
