@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # publishing's modules load when first used
 __all__ = [
     "BlogImagesError", "ExitCode", "ImageRequest", "ClientSettings", "Store", "StoredImage", "ImageEntry",
     "SectionRef", "open_store", "client_settings", "generate", "agenerate", "list_posts", "list_sections",
-    "list_images", "read_metadata", "publish", "apublish", "set_alt",
+    "list_images", "read_metadata", "publish", "apublish", "set_alt", "edit", "aedit", "import_image", "delete",
 ]
 
 
@@ -74,6 +74,58 @@ async def agenerate(prompt: str, post_id: PostId | str, section_id: PostId | str
 def generate(prompt: str, post_id: PostId | str, section_id: PostId | str, **kwargs: Any) -> StoredImage:
     """Blocking version of :func:`agenerate` (same arguments)."""
     return asyncio.run(agenerate(prompt, post_id, section_id, **kwargs))
+
+
+async def aedit(source: str, prompt: str, *, store: Store | str | None = None,
+                store_options: dict[str, Any] | None = None, references: list[str] = (),  # type: ignore[assignment]
+                mask: str | None = None, filename: str | None = None, post_id: PostId | str | None = None,
+                section_id: PostId | str | None = None, n: int = 1, model: str | None = None,
+                size: str | None = None, quality: str | None = None, output_format: str | None = None,
+                background: str | None = None, compression: int | None = None, input_fidelity: str | None = None,
+                api_key: str | None = None, base_url: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
+                max_retries: int = DEFAULT_MAX_RETRIES) -> list[StoredImage]:
+    """Edit ``source`` (``"POST/SECTION/NAME"`` in the store) into new images; every one stored.
+
+    Size, format and model default to the source's; everything is checked
+    (mask, references, model rules) before a key is even looked up.
+    """
+    from blog_images_tui.editing import EditOptions, plan_edit
+    from blog_images_tui.service import create_and_record
+
+    target = _store(store, store_options)
+    section = SectionRef.parse(post_id, section_id) if post_id is not None or section_id is not None else None
+    options = EditOptions(prompt=prompt, references=list(references), mask=mask, filename=filename,
+                          section=section, model=model, size=size, quality=quality, output_format=output_format,
+                          background=background, n=n, compression=compression, input_fidelity=input_fidelity)
+    request = await asyncio.to_thread(plan_edit, target, source, options)
+    async with ImageGenerator(client_settings(api_key, base_url, timeout_s=timeout_s,
+                                              max_retries=max_retries)) as generator:
+        return await create_and_record(request, target, generator)
+
+
+def edit(source: str, prompt: str, **kwargs: Any) -> list[StoredImage]:
+    """Blocking version of :func:`aedit` (same arguments)."""
+    return asyncio.run(aedit(source, prompt, **kwargs))
+
+
+def import_image(path: str, post_id: PostId | str, section_id: PostId | str, *,
+                 store: Store | str | None = None, filename: str | None = None,
+                 prompt: str | None = None) -> StoredImage:
+    """Bring a local PNG, JPEG or WebP into a section with its metadata (``operation: "import"``)."""
+    from blog_images_tui.importing import import_image as _import, read_import
+
+    section = SectionRef.parse(post_id, section_id)
+    return _import(_store(store), section, read_import(path), filename=filename, prompt=prompt)
+
+
+def delete(post_id: PostId | str, section_id: PostId | str, names: list[str], *,
+           store: Store | str | None = None, force: bool = False) -> list[ImageEntry]:
+    """Delete images with their metadata; refused for an image another names as its source unless ``force``."""
+    from blog_images_tui import pruning
+
+    target = _store(store)
+    plan = pruning.plan_delete(target, SectionRef.parse(post_id, section_id), names)
+    return pruning.execute(target, plan, force=force)
 
 
 def list_posts(store: Store | str | None = None) -> list[PostId]:

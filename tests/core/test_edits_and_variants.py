@@ -225,3 +225,18 @@ def test_edit_defaults_fall_back_when_the_source_model_takes_no_edits(api_env, l
     request = plan_edit(store, "53/1/photo", EditOptions(prompt="x"))
     # imported: no model, a size gpt-image-2 cannot make (700 is not a multiple of 16) -> auto; format kept
     assert (request.model, request.size, request.output_format) == ("gpt-image-2", "auto", "webp")
+
+
+def test_the_python_api_imports_edits_and_deletes(api_env, local_store_url, tmp_path):
+    from blog_images_tui import api
+
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(make_png(256, 256))
+    imported = api.import_image(str(photo), 9, 1, store=local_store_url)
+    assert imported.metadata["operation"] == "import"
+    edited = api.edit("9/1/photo", "in blue", store=local_store_url, n=2, filename="blue", size="1024x1024")
+    assert [item.filename for item in edited] == ["blue-1", "blue-2"]
+    assert edited[0].metadata["source"]["sha256"] == imported.metadata["sha256"]
+    with pytest.raises(BadInput, match="is the source of"):
+        api.delete(9, 1, ["photo"], store=local_store_url)
+    assert [entry.filename for entry in api.delete(9, 1, ["blue-2"], store=local_store_url)] == ["blue-2"]
