@@ -15,12 +15,15 @@ written before a Ctrl-C or a kill is on disk.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 import os
 import re
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -137,6 +140,40 @@ def record(store: Any, request: Any, *, outcome: str, error: BaseException | Non
     except Exception as caught:  # noqa: BLE001
         log.warning("could not describe a job for the ledger: %s", redact(f"{type(caught).__name__}: {caught}"))
         return False
+
+
+@dataclass
+class PublishJob:
+    """What :func:`publish_job` needs to know: the publish result, once there is one."""
+
+    result: Any = None
+
+
+@contextmanager
+def publish_job(store: Any, section: Any, filename: str) -> Iterator[PublishJob]:
+    """Time one publish and leave its ledger line: stored (files written), skipped (unchanged),
+    failed or cancelled. Nothing is billed; the line's ``image_path`` is the manifest's."""
+    job, started, error = PublishJob(), time.monotonic(), None
+    try:
+        yield job
+    except BaseException as caught:
+        error = caught
+        raise
+    finally:
+        if job.result is not None:
+            outcome = "stored" if job.result.changed else "skipped"
+        elif isinstance(error, (asyncio.CancelledError, KeyboardInterrupt)):
+            outcome = "cancelled"
+        else:
+            outcome = "failed"
+        append(store.location, {
+            "operation": "publish", "post_id": section.post_id, "section_id": section.section_id,
+            "model": None, "size": None, "quality": None, "n": 1, "outcome": outcome,
+            **_error_fields(error if outcome == "failed" else None),
+            "duration_s": round(time.monotonic() - started, 3), "cost_estimated_usd": None, "cost_usd": None,
+            "billed": False, "job_id": None, "name": filename,
+            "image_path": job.result.manifest_path if job.result is not None else None,
+        })
 
 
 def outcome_of(state: str, error: BaseException | None) -> str:

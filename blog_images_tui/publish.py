@@ -219,7 +219,18 @@ class Publisher:
 
     async def publish(self, section: SectionRef, filename: str, settings: PublishSettings | None = None, *,
                       alt: str | None = None) -> PublishResult:
-        """Publish one stored image (see the module docstring). Raises :class:`BlogImagesError`."""
+        """Publish one stored image (see the module docstring). Raises :class:`BlogImagesError`.
+
+        Leaves one line in the local job ledger (operation ``publish``), whatever the outcome.
+        """
+        from blog_images_tui import ledger
+
+        with ledger.publish_job(self.store, section, filename) as job:
+            job.result = await self._publish(section, filename, settings, alt=alt)
+        return job.result
+
+    async def _publish(self, section: SectionRef, filename: str, settings: PublishSettings | None = None, *,
+                       alt: str | None = None) -> PublishResult:
         settings = (settings or PublishSettings()).validated()
         filename = parse_filename(filename)
         if alt is not None:

@@ -30,6 +30,8 @@ from blog_images_tui.ids import PostId, SectionRef
 from blog_images_tui.storage import Store
 
 GROUP_BY = ("post", "section", "model", "day", "outcome")
+#: the operations stats counts: those that ask the API for an image (publish lines are a record only)
+COUNTED_OPERATIONS = ("generate", "edit")
 #: outcomes that produced an image: their durations are the "how long it took"
 PRODUCED = ("stored", "kept")
 #: metadata reads at once (S3 round trips), per section
@@ -210,7 +212,8 @@ def collect(store: Store, query: StatsQuery) -> StatsReport:
     """Read the ledger and walk the store (one listing per level) into a :class:`StatsReport`."""
     damaged: list[ledger.DamagedLine] = []
     lines = [entry for entry in ledger.read(store.location, damaged=damaged)
-             if query.covers(entry.get("post_id"), entry.get("section_id"))]
+             if entry.get("operation", "generate") in COUNTED_OPERATIONS
+             and query.covers(entry.get("post_id"), entry.get("section_id"))]
     records = [_from_ledger(entry) for entry in lines if query.in_window(entry["time"])]
     unreadable: list[str] = []
     # Every line in scope may claim its image, whatever its date: the image is accounted for.

@@ -324,3 +324,23 @@ def test_stats_queries_refuse_bad_input():
     assert parse_date("2026-12-01T09:30") == datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
     assert percentile([5.0, 1.0, 3.0, 2.0, 4.0], 95) == 5.0 and percentile(range(1, 101), 95) == 95
     assert percentile([], 50) is None
+
+
+def test_publish_jobs_leave_their_lines_and_are_not_counted_as_image_jobs(api_env, local_store_url):
+    from blog_images_tui import api
+    from blog_images_tui.errors import BlogImagesError
+
+    store = open_store(local_store_url)
+    [job] = run_engine(store, [ImageRequest(prompt="to publish", section=SECTION, size="256x256", quality="low",
+                                            filename="hero")])
+    assert job.state is JobState.STORED
+    first = api.publish(53, 1, "hero", store=local_store_url, widths=(64,), formats=("webp",))
+    api.publish(53, 1, "hero", store=local_store_url, widths=(64,), formats=("webp",))  # unchanged
+    with pytest.raises(BlogImagesError):
+        api.publish(53, 1, "missing", store=local_store_url, widths=(64,), formats=("webp",))
+    published = [line for line in ledger_lines(store) if line["operation"] == "publish"]
+    assert [line["outcome"] for line in published] == ["stored", "skipped", "failed"]
+    assert published[0]["image_path"] == first.manifest_path and published[0]["name"] == "hero"
+    assert all(line["billed"] is False for line in published)
+    data = collect(store, StatsQuery()).to_json()
+    assert (data["jobs"], data["stored"], data["failed"]) == (1, 1, 0)  # the generation alone
