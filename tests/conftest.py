@@ -14,8 +14,9 @@ import pytest
 
 from blog_images_tui.testing.fake_images_api import FakeImagesAPI
 from blog_images_tui.testing.moto_s3 import MotoS3
+from tests.support import TEST_KEY
+from tests.support.faults import Cli
 
-TEST_KEY = "sk-test-SECRETKEY-0123456789abcdef"
 
 
 @pytest.fixture(autouse=True)
@@ -80,26 +81,53 @@ def store_url(request) -> str:
     return request.getfixturevalue(f"{request.param}_store_url")
 
 
-def files_under(root: str | Path) -> list[str]:
-    """Every file below a local folder, relative, sorted (to prove nothing else was written)."""
-    root = Path(root)
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+@pytest.fixture
+def cli(tmp_path) -> Cli:
+    """A :class:`Cli` working in ``tmp_path`` (its recovery folder is ``tmp_path/recovery``)."""
+    return Cli(workdir=tmp_path)
 
 
-def settle(fake, quiet_s: float = 0.3, limit_s: float = 10.0) -> int:
-    """Wait until the fake has no request in flight and no new one for ``quiet_s``; return the count.
+@pytest.fixture
+def debug_log(tmp_path):
+    """In-process cases: the CLI's own logging set-up at ``-vv`` with a log file; afterwards
+    neither the stderr stream nor the file may contain the key."""
+    import io
+    import logging
 
-    Abandoned requests can reach the server's handler threads late on a loaded machine;
-    counting before they are recorded would blame the next run for them.
+    from blog_images_tui.logs import configure_logging
+
+    path = tmp_path / "logs" / "in-process.log"
+    path.parent.mkdir(exist_ok=True)
+    stream = io.StringIO()
+    root = logging.getLogger()
+    level = root.level
+    configure_logging(2, str(path), stream=stream)
+    try:
+        yield path
+    finally:
+        for handler in list(root.handlers):
+            if getattr(handler, "_blog_images", False):
+                root.removeHandler(handler)
+                handler.close()
+        root.setLevel(level)
+    text = path.read_text(encoding="utf-8")
+    assert text, "nothing was logged"
+    assert TEST_KEY not in text and TEST_KEY not in stream.getvalue(), "key leaked to the debug log"
+
+
+@pytest.fixture
+def faulty_backend(cli, tmp_path) -> str:
+    """Register the ``faulty`` backend (tests/support/faulty_backend.py) through a real entry point.
+
+    A ``.dist-info`` folder on the subprocess's PYTHONPATH is how any
+    installed plugin package announces itself to ``importlib.metadata``.
+    Returns the URL prefix, ``faulty://``.
     """
-    import time
-
-    deadline = time.monotonic() + limit_s
-    count, since = len(fake.requests), time.monotonic()
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
-        if len(fake.requests) != count or fake.in_flight:
-            count, since = len(fake.requests), time.monotonic()
-        elif time.monotonic() - since >= quiet_s:
-            break
-    return count
+    plugins = tmp_path / "plugins"
+    dist = plugins / "blog_images_faulty_backend-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: blog-images-faulty-backend\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(
+        "[blog_images.backends]\nfaulty = tests.support.faulty_backend:FaultyLocalBackend\n")
+    cli.env["PYTHONPATH"] = os.pathsep.join([str(plugins), str(Path(__file__).resolve().parents[1])])
+    return "faulty://"

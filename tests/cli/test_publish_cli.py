@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from blog_images_tui.storage import open_store
-from tests.conftest import files_under
+from tests.support import files_under
 from tests.core.test_publish import SECTION, make_image, parse_html, stored
 
 ROOT = Path(__file__).resolve().parents[2]

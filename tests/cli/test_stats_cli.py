@@ -17,8 +17,8 @@ import pytest
 from blog_images_tui import ledger
 from blog_images_tui.storage import open_store
 from blog_images_tui.testing.fake_images_api import Reply
-from tests.conftest import settle
-from tests.test_faults_support import Cli, cli  # noqa: F401 (cli is a fixture)
+from tests.support import settle
+from tests.support.faults import Cli
 
 pytestmark = pytest.mark.usefixtures("api_env")
 

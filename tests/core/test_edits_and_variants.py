@@ -20,7 +20,7 @@ from blog_images_tui.secrets import ApiKey
 from blog_images_tui.service import create_into_store
 from blog_images_tui.storage import open_store
 from blog_images_tui.testing.fake_images_api import Reply, make_jpeg, make_png
-from tests.conftest import TEST_KEY
+from tests.support import TEST_KEY
 
 SECTION = SectionRef(53, 1)
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from blog_images_tui.testing.fake_images_api import Reply, make_jpeg, make_png, png_size
-from tests.conftest import TEST_KEY
+from tests.support import TEST_KEY
 
 
 def rgba_png(width: int, height: int, *, hole: bool = True) -> bytes:

@@ -27,7 +27,7 @@ from blog_images_tui.jobs import JobEngine, JobState
 from blog_images_tui.stats import StatsQuery, collect, parse_date, percentile
 from blog_images_tui.storage import Store, open_store
 from blog_images_tui.testing.fake_images_api import Reply
-from tests.conftest import TEST_KEY, settle
+from tests.support import TEST_KEY, settle
 
 SECTION = SectionRef(53, 1)
 OTHER = SectionRef(54, 2)

@@ -16,7 +16,8 @@ from blog_images_tui.jobs import JobState
 from blog_images_tui.stats import StatsQuery, collect
 from blog_images_tui.storage import open_store
 from blog_images_tui.tui.app import make_app
-from tests.test_tui_support import SEED, open_section, seed_store, wait_for
+from tests.support import await_until
+from tests.support.tui import SEED, open_section, seed_store
 
 
 def shown(widget) -> str:
@@ -41,7 +42,7 @@ async def test_the_panel_follows_the_open_post_and_its_jobs(memory_store_url, ap
         seeded = sum(pricing.estimate(ImageRequest(prompt=prompt, section=SectionRef(post, section),
                                                    model="gpt-image-2", size="1792x1024", quality="high")).usd
                      for post, section, _name, prompt in SEED if post == 53)
-        await wait_for(pilot, lambda: "Post 53  3 jobs: 3 stored" in shown(panel), what="post 53's stats")
+        await await_until(lambda: "Post 53  3 jobs: 3 stored" in shown(panel), what="post 53's stats")
         text = shown(panel)
         assert "0 failed" in text and "success 100%" in text and "(estimated)" in text
         assert f"spend ~{pricing.format_usd(seeded)} (estimated)" in text
@@ -55,10 +56,10 @@ async def test_the_panel_follows_the_open_post_and_its_jobs(memory_store_url, ap
         form.query_one("#filename").value = "fox"
         await pilot.press("ctrl+s")
         jobs = screen.query_one("#jobs")
-        await wait_for(pilot, lambda: [job.state for job in jobs.jobs.values()] == [JobState.STORED],
+        await await_until(lambda: [job.state for job in jobs.jobs.values()] == [JobState.STORED],
                        what="the job stored")
         await pilot.press("j")
-        await wait_for(pilot, lambda: "4 jobs: 4 stored" in shown(panel), what="the new job counted")
+        await await_until(lambda: "4 jobs: 4 stored" in shown(panel), what="the new job counted")
         text = shown(panel)
         assert "actual" in text and "estimated" in text and "median " in text and "p95 " in text
         expected = collect(open_store(memory_store_url), StatsQuery(post_id=53)).to_json()
@@ -67,4 +68,4 @@ async def test_the_panel_follows_the_open_post_and_its_jobs(memory_store_url, ap
         # Another post in the tree: its own numbers.
         tree = screen.query_one("#tree")
         tree.move_cursor(next(node for node in tree.root.children if str(node.label) == "post intro"))
-        await wait_for(pilot, lambda: "Post intro  1 job: 1 stored" in shown(panel), what="post intro's stats")
+        await await_until(lambda: "Post intro  1 job: 1 stored" in shown(panel), what="post intro's stats")

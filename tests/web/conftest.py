@@ -17,7 +17,7 @@ import pytest
 
 from blog_images_tui.generation import ClientSettings
 from blog_images_tui.secrets import ApiKey
-from tests.conftest import TEST_KEY
+from tests.support import TEST_KEY
 
 TOKEN = "web-test-token-0123456789"
 

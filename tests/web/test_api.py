@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from blog_images_tui.testing.fake_images_api import Reply
-from tests.conftest import TEST_KEY, settle
+from tests.support import TEST_KEY, settle
 from tests.web.conftest import TOKEN, read_events, start_server, wait_for_job
 
 JOB = {"post_id": 53, "section_id": "intro", "prompt": "A lighthouse at dawn, watercolour", "size": "1024x1024",

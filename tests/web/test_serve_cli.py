@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from blog_images_tui.testing.fake_images_api import Reply
-from tests.conftest import TEST_KEY
+from tests.support import TEST_KEY
 from tests.web.conftest import read_events
 
 URL = re.compile(r"open: (http://127\.0\.0\.1:(\d+)/)#token=(\S+)")

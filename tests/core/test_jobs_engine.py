@@ -10,7 +10,7 @@ import asyncio
 
 import pytest
 
-from tests.conftest import settle
+from tests.support import await_until, settle
 
 from blog_images_tui import layout
 from blog_images_tui.api import client_settings
@@ -160,8 +160,7 @@ def test_interrupted_run_resumes_with_only_what_is_missing(api_env, local_store_
     async def interrupted():
         engine = JobEngine(open_store(local_store_url), client_settings(), concurrency=2)
         task = asyncio.create_task(engine.run(requests))
-        while len(api_env.requests) < 3:  # two stored, one or two in flight
-            await asyncio.sleep(0.02)
+        await await_until(lambda: len(api_env.requests) >= 3, what="two stored, one or two in flight")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

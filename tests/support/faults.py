@@ -25,14 +25,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEST_KEY, files_under
+from tests.support import TEST_KEY, default_sigint, files_under
 
 BLOG_IMAGES = str(Path(sys.executable).with_name("blog-images"))
-TESTS_DIR = Path(__file__).resolve().parent
 #: small images keep every case fast; gpt-image-2 takes any multiple of 16
 SMALL = ("--size", "64x64")
 LEFTOVER_MARKERS = (".blog-images-tmp-", ".blog-images-write-check-")
 FAULT_ENV = "BLOG_IMAGES_TEST_FAULT"
+#: a file the faulty backend creates when a faulted write begins (so a test can wait for it)
+FAULT_MARK_ENV = "BLOG_IMAGES_TEST_FAULT_MARK"
 
 
 @dataclass
@@ -101,7 +102,7 @@ class Cli:
         """Start a run in the background (to signal it)."""
         argv, log_file = self._command(args, True)
         proc = subprocess.Popen(argv, env=self._environ(env), cwd=self.workdir, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+                                stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
         return RunningCli(self, argv, log_file, proc, time.monotonic())
 
     def check(self, run: CliRun, *, leftovers_allowed: bool = False) -> None:
@@ -148,58 +149,6 @@ class RunningCli:
                      time.monotonic() - self.started)
         self.cli.check(run)
         return run
-
-
-@pytest.fixture
-def cli(tmp_path) -> Cli:
-    """A :class:`Cli` working in ``tmp_path`` (its recovery folder is ``tmp_path/recovery``)."""
-    return Cli(workdir=tmp_path)
-
-
-@pytest.fixture
-def debug_log(tmp_path):
-    """In-process cases: the CLI's own logging set-up at ``-vv`` with a log file; afterwards
-    neither the stderr stream nor the file may contain the key."""
-    import io
-    import logging
-
-    from blog_images_tui.logs import configure_logging
-
-    path = tmp_path / "logs" / "in-process.log"
-    path.parent.mkdir(exist_ok=True)
-    stream = io.StringIO()
-    root = logging.getLogger()
-    level = root.level
-    configure_logging(2, str(path), stream=stream)
-    try:
-        yield path
-    finally:
-        for handler in list(root.handlers):
-            if getattr(handler, "_blog_images", False):
-                root.removeHandler(handler)
-                handler.close()
-        root.setLevel(level)
-    text = path.read_text(encoding="utf-8")
-    assert text, "nothing was logged"
-    assert TEST_KEY not in text and TEST_KEY not in stream.getvalue(), "key leaked to the debug log"
-
-
-@pytest.fixture
-def faulty_backend(cli, tmp_path) -> str:
-    """Register the ``faulty`` backend (tests/test_faults_backend.py) through a real entry point.
-
-    A ``.dist-info`` folder on the subprocess's PYTHONPATH is how any
-    installed plugin package announces itself to ``importlib.metadata``.
-    Returns the URL prefix, ``faulty://``.
-    """
-    plugins = tmp_path / "plugins"
-    dist = plugins / "blog_images_faulty_backend-0.1.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: blog-images-faulty-backend\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text(
-        "[blog_images.backends]\nfaulty = tests.test_faults_backend:FaultyLocalBackend\n")
-    cli.env["PYTHONPATH"] = os.pathsep.join([str(plugins), str(TESTS_DIR.parent)])
-    return "faulty://"
 
 
 def generate_args(store: str, *, post: str = "1", section: str = "2", prompt: str = "a lighthouse at dawn",
@@ -339,3 +288,33 @@ class CuttingProxy:
             pass
         finally:
             client.close()
+
+
+def write_batch(path: Path, count: int, *, posts: int = 3) -> Path:
+    with path.open("w", encoding="utf-8") as out:
+        for index in range(count):
+            out.write(json.dumps({"post_id": 1 + index % posts, "section_id": 1 + index // posts % 4,
+                                  "prompt": f"image number {index}: a lighthouse", "size": "64x64"}) + "\n")
+    return path
+
+
+def stored_pairs(root: str) -> tuple[list[dict], list[str]]:
+    """(every metadata in the store, every file that breaks a pair: image without metadata or the reverse)."""
+    metadata, broken = [], []
+    for raw in Path(root).glob("content/posts/*/sections/*/raw"):
+        names = {p.name for p in raw.iterdir()}
+        for name in names:
+            if name.startswith("."):
+                broken.append(str(raw / name))  # a temp file
+            elif name.endswith("_metadata.json"):
+                stem = name[: -len("_metadata.json")]
+                if f"{stem}.png" not in names:
+                    broken.append(str(raw / name))
+                metadata.append(json.loads((raw / name).read_text()))
+            elif f"{name.rsplit('.', 1)[0]}_metadata.json" not in names:
+                broken.append(str(raw / name))
+    return metadata, broken
+
+
+def json_results(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]

@@ -35,6 +35,7 @@ import backends.local as local_backend
 from backends.local import LocalBackend, write_new_file
 
 FAULT_ENV = "BLOG_IMAGES_TEST_FAULT"
+FAULT_MARK_ENV = "BLOG_IMAGES_TEST_FAULT_MARK"
 
 
 class _FaultyOs:
@@ -90,6 +91,9 @@ class FaultyLocalBackend(LocalBackend):
         target, _, fault = os.environ.get(FAULT_ENV, "").partition(":")
         if target != _target_of(path) or not fault:
             return write_new_file(Path(path), data)
+        mark = os.environ.get(FAULT_MARK_ENV)
+        if mark:
+            Path(mark).touch()
         if fault == "raise-key":
             raise OSError(errno.EIO, f"write refused for Bearer {os.environ.get('OPENAI_AUTH_TOKEN')}")
         if fault.startswith("slow="):

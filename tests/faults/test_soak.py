@@ -24,8 +24,7 @@ from pathlib import Path
 import pytest
 
 from blog_images_tui.testing.fake_images_api import Reply
-from tests.test_faults_batch import json_results, stored_pairs
-from tests.test_faults_support import Cli, cli, pending_folders  # noqa: F401 (cli is a fixture)
+from tests.support.faults import Cli, json_results, pending_folders, stored_pairs
 
 JOBS = 200
 FAULT_RATE = 0.2

@@ -8,7 +8,8 @@ from blog_images_tui.ids import SectionRef
 from blog_images_tui.recovery import keep_for_recovery, recovery_root
 from blog_images_tui.testing.fake_images_api import make_png
 from blog_images_tui.tui.app import make_app
-from tests.test_tui_support import record_notifications, wait_for
+from tests.support import await_until
+from tests.support.tui import record_notifications
 
 pytestmark = pytest.mark.asyncio
 
@@ -26,7 +27,7 @@ async def test_waiting_recoveries_are_announced_at_start_up(memory_store_url, ap
     app.animation_level = "none"
     notes = record_notifications(app)
     async with app.run_test(size=(120, 40)) as pilot:
-        note = await wait_for(pilot, lambda: next((n for n in notes if n["title"] == "Images waiting"), None),
+        note = await await_until(lambda: next((n for n in notes if n["title"] == "Images waiting"), None),
                               what="the recovery notification")
     assert note["severity"] == "warning"
     assert note["message"].startswith("2 generated image(s) could not be stored")
@@ -43,7 +44,7 @@ async def test_nothing_is_announced_when_nothing_waits(memory_store_url, api_env
     app.animation_level = "none"
     notes = record_notifications(app)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: checked and not any(worker.group == "recoveries" and not worker.is_finished
+        await await_until(lambda: checked and not any(worker.group == "recoveries" and not worker.is_finished
                                                           for worker in app.workers),
                        what="the recovery check")
         await pilot.pause()

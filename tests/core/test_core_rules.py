@@ -15,7 +15,7 @@ from blog_images_tui.imageformat import NotAnImage, sniff
 from blog_images_tui.secrets import ApiKey, redact, register_secret, resolve_api_key
 from blog_images_tui.testing.fake_images_api import make_image, make_png
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 UI_PARTS = {"tui", "cli"}  # the two faces
 
 

@@ -10,6 +10,7 @@ from blog_images_tui.generation import ImageRequest
 from blog_images_tui.ids import SectionRef
 from blog_images_tui.jobs import JobEngine, JobState
 from blog_images_tui.storage import open_store
+from tests.support import await_until
 
 
 def test_job_cancelled_while_storing_ends_stored_and_a_rerun_skips_it(api_env, memory_store_url):
@@ -30,8 +31,7 @@ def test_job_cancelled_while_storing_ends_stored_and_a_rerun_skips_it(api_env, m
     async def go():
         engine = JobEngine(store, client_settings(), concurrency=1)
         job = engine.submit(request)
-        while not writing.is_set():
-            await asyncio.sleep(0.01)
+        await await_until(writing.is_set, what="the write to begin")
         assert engine.cancel(job.id)
         await asyncio.sleep(0.05)
         release.set()
@@ -58,7 +58,7 @@ def test_job_cancelled_while_storing_ends_stored_and_a_rerun_skips_it(api_env, m
 
 def test_engine_checks_the_store_again_after_an_outage(api_env, tmp_path):
     """A long-lived engine (the TUI) must not fail every later job after one store outage."""
-    from tests.conftest import files_under
+    from tests.support import files_under
 
     root = tmp_path / "static"
     root.write_text("not a folder yet")  # the store is unusable

@@ -20,9 +20,9 @@ from blog_images_tui.cli.batch import worst_exit_code
 from blog_images_tui.ids import SectionRef
 from blog_images_tui.storage import open_store
 from blog_images_tui.testing.fake_images_api import Reply
-from tests.conftest import TEST_KEY, files_under, settle
+from tests.support import TEST_KEY, default_sigint, files_under, settle
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 CLI = [sys.executable, "-m", "blog_images_tui"]
 
@@ -247,7 +247,7 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_finishes_only_what_is_missing(api_env,
     file = write_batch(project / "b.jsonl", 8)
     store = project / "static"
     proc = subprocess.Popen([*CLI, "batch", str(file), "--store", str(store), "--jobs", "2"], cwd=project,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     try:
         assert api_env.wait_for_requests(4, timeout=30)  # two stored, two in flight
         os.kill(proc.pid, signal.SIGINT)

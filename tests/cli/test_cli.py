@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from blog_images_tui.testing.fake_images_api import Reply
-from tests.conftest import TEST_KEY, files_under
+from tests.support import TEST_KEY, files_under
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_cli(*args: str, env: dict | None = None, cwd: str | None = None) -> subprocess.CompletedProcess:

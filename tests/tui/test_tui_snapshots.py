@@ -16,7 +16,8 @@ from blog_images_tui.jobs import JobState
 from blog_images_tui.storage import open_store
 from blog_images_tui.tui.app import make_app
 
-from .test_tui_support import highlight_image, open_section, seed_store, wait_for, wipe_memory_store
+from tests.support import await_until
+from tests.support.tui import highlight_image, open_section, seed_store, wipe_memory_store
 
 
 def fixed_app(url: str, **kwargs):
@@ -33,7 +34,7 @@ def test_main_screen_at_80x24(snap_compare):
     async def run_before(pilot):
         await pilot.pause()  # run_before starts before the screen is composed
         tree = pilot.app.screen.query_one("#tree")
-        await wait_for(pilot, lambda: len(tree.root.children) == 2, what="posts listed")
+        await await_until(lambda: len(tree.root.children) == 2, what="posts listed")
         await open_section(pilot, "post 53", "section 1")
         tree.move_cursor(tree.root.children[0].children[0])  # on "section 1": no image chosen yet
 
@@ -48,7 +49,7 @@ def test_selected_image_with_metadata(snap_compare):
         await open_section(pilot, "post 53", "section 1")
         await highlight_image(pilot, "hero.png")
         preview = pilot.app.screen.query_one("#preview")
-        await wait_for(pilot, lambda: preview.has_picture, what="the picture drawn")
+        await await_until(lambda: preview.has_picture, what="the picture drawn")
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
 
@@ -61,19 +62,19 @@ def test_jobs_list_with_a_failure(snap_compare, api_env):
         screen = pilot.app.screen
         form = screen.query_one("#form")
         jobs = screen.query_one("#jobs")
-        await wait_for(pilot, lambda: len(screen.query_one("#tree").root.children) == 2, what="posts listed")
+        await await_until(lambda: len(screen.query_one("#tree").root.children) == 2, what="posts listed")
         await pilot.press("g")
         form.set_target(53, 1)
         form.query_one("#prompt").text = "A red fox asleep in the snow"
         form.query_one("#filename").value = "fox"
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: [job.state for job in jobs.jobs.values()] == [JobState.STORED],
+        await await_until(lambda: [job.state for job in jobs.jobs.values()] == [JobState.STORED],
                        what="the first job stored")
         # The same section already has hero.png: the second job fails before any API call.
         await pilot.press("g")
         form.query_one("#filename").value = "hero"
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: [job.state for job in jobs.jobs.values()] == [JobState.STORED, JobState.FAILED],
+        await await_until(lambda: [job.state for job in jobs.jobs.values()] == [JobState.STORED, JobState.FAILED],
                        what="the second job failed")
         await pilot.press("j")
         pilot.app.clear_notifications()  # toasts expire on a timer: keep them out of the picture
@@ -97,12 +98,12 @@ def test_generate_form_with_a_template_at_80x24(snap_compare, monkeypatch, tmp_p
         await pilot.pause()  # run_before starts before the screen is composed
         screen = pilot.app.screen
         picker = screen.query_one("#template")
-        await wait_for(pilot, lambda: not picker.disabled, what="templates loaded")
+        await await_until(lambda: not picker.disabled, what="templates loaded")
         await pilot.press("g")
         screen.query_one("#form").set_target(53, 1)
         picker.value = "hero"
         # The subject is missing: the core's message shows under the variables.
-        await wait_for(pilot, lambda: screen.query_one("#template-help").has_class("-error"), what="the message")
+        await await_until(lambda: screen.query_one("#template-help").has_class("-error"), what="the message")
         picker.focus()  # no blinking cursor in the picture
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

@@ -12,9 +12,9 @@ from blog_images_tui.config import Defaults, load_config, parse_config, user_con
 from blog_images_tui.errors import BadInput
 from blog_images_tui.storage import open_store
 from blog_images_tui.templates import make_template, parse_vars
-from tests.conftest import files_under
+from tests.support import files_under
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_CONFIG = ROOT / "examples" / "blog-images.toml"
 
 

@@ -13,7 +13,7 @@ from blog_images_tui.pacing import Pacing
 from blog_images_tui.secrets import ApiKey, redact
 from blog_images_tui.service import generate_with_retries
 from blog_images_tui.testing.fake_images_api import Reply
-from tests.conftest import TEST_KEY
+from tests.support import TEST_KEY
 
 SECTION = SectionRef(53, 1)
 

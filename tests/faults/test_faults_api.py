@@ -19,8 +19,8 @@ from blog_images_tui.generation import ClientSettings, ImageGenerator, ImageRequ
 from blog_images_tui.ids import SectionRef
 from blog_images_tui.secrets import ApiKey
 from blog_images_tui.testing.fake_images_api import Reply
-from tests.conftest import TEST_KEY
-from tests.test_faults_support import Cli, cli, debug_log, generate_args, raw_files, tree  # noqa: F401 (fixtures)
+from tests.support import TEST_KEY
+from tests.support.faults import Cli, generate_args, raw_files, tree
 
 pytestmark = pytest.mark.usefixtures("api_env")
 

@@ -11,8 +11,8 @@ import pytest
 from blog_images_tui import api
 from blog_images_tui.errors import BadInput
 from blog_images_tui.models import MODELS
-from tests.conftest import TEST_KEY
-from tests.test_faults_support import Cli, cli, debug_log, generate_args, raw_files, tree  # noqa: F401 (fixtures)
+from tests.support import TEST_KEY
+from tests.support.faults import Cli, generate_args, raw_files, tree
 
 RAW = "content/posts/1/sections/2/raw"
 

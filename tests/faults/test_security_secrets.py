@@ -18,9 +18,8 @@ import pytest
 from rich.console import Console
 
 from blog_images_tui.testing.fake_images_api import Reply
-from tests.conftest import TEST_KEY
-from tests.test_faults_support import (FAULT_ENV, Cli, cli, deny_put_policy, faulty_backend,  # noqa: F401
-                                       generate_args, pending_folders, raw_files)
+from tests.support import TEST_KEY
+from tests.support.faults import FAULT_ENV, Cli, deny_put_policy, generate_args, pending_folders, raw_files
 
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY"
 AWS_SESSION = "FwoGZXIvYXdzEBYaDEXAMPLESESSIONTOKENabcdefghijklmnop0123456789"

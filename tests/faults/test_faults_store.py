@@ -3,7 +3,7 @@
 S3 faults are real S3 behaviour on moto (a missing bucket, bucket policies
 that deny writes, a connection cut in the middle of an upload by a proxy);
 local faults go through the real local backend with one OS call failing
-(``tests/test_faults_backend.py``, loaded as a plugin by the subprocess).
+(``tests/support/faulty_backend.py``, loaded as a plugin by the subprocess).
 Every case lists the whole store afterwards: no partial object or file, no
 temp file, nothing overwritten, and a paid-for image is never lost.
 """
@@ -26,10 +26,9 @@ from blog_images_tui.secrets import ApiKey
 from blog_images_tui.service import generate_into_store
 from blog_images_tui.storage import open_store
 from blog_images_tui.testing.fake_images_api import Reply, make_png
-from tests.conftest import TEST_KEY
-from tests.test_faults_support import (FAULT_ENV, Cli, CuttingProxy, cli, debug_log, deny_put_policy,  # noqa: F401 (fixtures)
-                                       faulty_backend, generate_args, pending_folders, raw_files, s3_keys,
-                                       s3_objects, tree)
+from tests.support import TEST_KEY
+from tests.support.faults import (FAULT_ENV, Cli, CuttingProxy, deny_put_policy, generate_args, pending_folders,
+                                  raw_files, s3_keys, s3_objects, tree)
 
 pytestmark = pytest.mark.usefixtures("api_env")
 

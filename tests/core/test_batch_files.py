@@ -11,7 +11,7 @@ from blog_images_tui.batchfile import (BatchFileError, OptionDefaults, detect_fo
 from blog_images_tui.config import parse_config
 from blog_images_tui.errors import BadInput
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 TEMPLATES = parse_config((EXAMPLES / "blog-images.toml").read_text(), "blog-images.toml")[1]
 

@@ -17,20 +17,12 @@ from pathlib import Path
 import pytest
 
 from blog_images_tui.testing.fake_images_api import Reply
-from tests.test_faults_support import (FAULT_ENV, Cli, cli, faulty_backend, generate_args,  # noqa: F401 (fixtures)
-                                       pending_folders, raw_files, tree)
+from tests.support import wait_until
+from tests.support.faults import FAULT_ENV, FAULT_MARK_ENV, Cli, generate_args, pending_folders, raw_files, tree
 
 pytestmark = pytest.mark.usefixtures("api_env")
 
 RAW = "content/posts/1/sections/2/raw"
-
-
-def wait_until(predicate, timeout: float = 20, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def test_sigint_during_a_generation_exits_130_and_a_rerun_completes(cli: Cli, fake_api, local_store_url):
@@ -58,10 +50,11 @@ def test_sigint_during_a_generation_exits_130_and_a_rerun_completes(cli: Cli, fa
 def test_sigint_while_the_image_is_being_stored_lets_the_write_finish(cli: Cli, fake_api, faulty_backend,
                                                                       local_store_url):
     url = faulty_backend + local_store_url
-    running = cli.start(*generate_args(url, extra=("--filename", "hero")), env={FAULT_ENV: "image:slow=3"})
+    began = cli.workdir / "image-write-began"
+    running = cli.start(*generate_args(url, extra=("--filename", "hero")),
+                        env={FAULT_ENV: "image:slow=3", FAULT_MARK_ENV: str(began)})
     assert fake_api.wait_for_requests(1, timeout=30)
-    wait_until(lambda: fake_api.in_flight == 0, what="the answer")
-    time.sleep(0.8)  # the answer is decoded, verified and the (slow) image write has begun
+    wait_until(began.exists, what="the (slow) image write to begin")
     running.interrupt()
     run = running.wait(timeout=30)
     assert run.code == 130, run

@@ -20,8 +20,8 @@ from blog_images_tui.doctor import Problem, examine, repair
 from blog_images_tui.ids import SectionRef
 from blog_images_tui.storage import encode_metadata, open_store
 from blog_images_tui.testing.fake_images_api import make_png
-from tests.test_faults_support import (FAULT_ENV, Cli, cli, deny_put_policy, faulty_backend,  # noqa: F401 (fixtures)
-                                       generate_args, pending_folders, raw_files, s3_keys)
+from tests.support import wait_until
+from tests.support.faults import FAULT_ENV, Cli, deny_put_policy, generate_args, pending_folders, raw_files, s3_keys
 
 RAW = "content/posts/1/sections/2/raw"
 
@@ -94,10 +94,8 @@ def test_temp_file_of_a_killed_write_is_found_and_removed_only_when_old(cli: Cli
     url = faulty_backend + local_store_url
     running = cli.start(*generate_args(url, extra=("--filename", "hero")), env={FAULT_ENV: "image:stall-mid=30"})
     raw = Path(local_store_url) / RAW
-    deadline = time.monotonic() + 30
-    while not (raw.is_dir() and any(p.name.startswith(".blog-images-tmp-") for p in raw.iterdir())):
-        assert time.monotonic() < deadline, "no temp file appeared"
-        time.sleep(0.02)
+    wait_until(lambda: raw.is_dir() and any(p.name.startswith(".blog-images-tmp-") for p in raw.iterdir()),
+               what="the temp file")
     running.proc.send_signal(signal.SIGKILL)
     running.proc.wait(timeout=10)
     [temp] = raw_files(local_store_url)

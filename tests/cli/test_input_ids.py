@@ -24,8 +24,8 @@ from blog_images_tui.errors import BadInput
 from blog_images_tui.ids import SLUG_PATTERN, SectionRef, parse_filename, parse_id
 from blog_images_tui.storage import open_store
 from blog_images_tui.testing.fake_images_api import make_png
-from tests.conftest import TEST_KEY
-from tests.test_faults_support import SMALL, Cli, cli, debug_log, tree  # noqa: F401 (fixtures)
+from tests.support import TEST_KEY
+from tests.support.faults import SMALL, Cli, tree
 
 # The list, and the look-alikes and tricks around it.
 HOSTILE = {

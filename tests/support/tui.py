@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from typing import Any, Callable
+from typing import Any
 
 from fsspec.implementations.memory import MemoryFileSystem
 from textual.geometry import Region
@@ -13,6 +11,7 @@ from textual.widget import Widget
 from blog_images_tui.ids import SectionRef
 from blog_images_tui.storage import Store, open_store
 from blog_images_tui.testing.fake_images_api import make_png
+from tests.support import await_until
 
 #: (post, section, filename, prompt): the fixed contents of every seeded store.
 SEED = (
@@ -48,25 +47,6 @@ def wipe_memory_store(url: str) -> None:
         fs.rm(root, recursive=True)
 
 
-#: How long a wait may take before it fails: generous, because a loaded 2-core machine can stall the
-#: app for seconds; a passing wait returns as soon as its condition holds, so this costs nothing.
-WAIT_TIMEOUT_S = 30.0
-
-
-async def wait_for(pilot, condition: Callable[[], Any], *, timeout: float = WAIT_TIMEOUT_S,
-                   what: str = "condition") -> Any:
-    """Poll ``condition`` between pauses until it is truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        # A plain sleep lets the app's handlers run; pilot.pause() would also visit every widget.
-        await asyncio.sleep(0.03)
-
-
 def record_notifications(app) -> list[dict[str, Any]]:
     """Every notification the app shows, with its title and severity (toasts expire, this does not)."""
     seen: list[dict[str, Any]] = []
@@ -94,27 +74,27 @@ async def open_section(pilot, post_label: str, section_label: str) -> None:
     """Expand a post and one of its sections in the tree, with the keyboard."""
     tree = pilot.app.screen.query_one("#tree")
     tree.focus()
-    await wait_for(pilot, lambda: any(str(n.label) == post_label for n in tree.root.children),
+    await await_until(lambda: any(str(n.label) == post_label for n in tree.root.children),
                    what=f"{post_label} in the tree")
     post = next(n for n in tree.root.children if str(n.label) == post_label)
     tree.move_cursor(post)
     await pilot.press("enter")
-    await wait_for(pilot, lambda: any(str(n.label) == section_label for n in post.children),
+    await await_until(lambda: any(str(n.label) == section_label for n in post.children),
                    what=f"{section_label} under {post_label}")
     section = next(n for n in post.children if str(n.label) == section_label)
     tree.move_cursor(section)
     await pilot.press("enter")
-    await wait_for(pilot, lambda: section.children and section.children[0].data is not None,
+    await await_until(lambda: section.children and section.children[0].data is not None,
                    what=f"images of {section_label}")
 
 
 async def highlight_image(pilot, name: str) -> None:
     tree = pilot.app.screen.query_one("#tree")
-    node = await wait_for(pilot, lambda: next((n for n in _walk(tree.root) if str(n.label).startswith(name)), None),
+    node = await await_until(lambda: next((n for n in _walk(tree.root) if str(n.label).startswith(name)), None),
                           what=f"{name} in the tree")
     tree.move_cursor(node)
     panel = pilot.app.screen.query_one("#image-panel")
-    await wait_for(pilot, lambda: panel.entry is not None and panel.entry.image_name == name
+    await await_until(lambda: panel.entry is not None and panel.entry.image_name == name
                    and panel.metadata is not None, what=f"{name} previewed")
 
 
@@ -122,8 +102,3 @@ def _walk(node):
     for child in node.children:
         yield child
         yield from _walk(child)
-
-
-async def settle(pilot, seconds: float = 0.1) -> None:
-    await pilot.pause(seconds)
-    await asyncio.sleep(0)
