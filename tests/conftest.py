@@ -18,7 +18,6 @@ from tests.support import TEST_KEY
 from tests.support.faults import Cli
 
 
-
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch, tmp_path):
     """No test sees the developer's real keys, store, recovery folder or AWS profile."""

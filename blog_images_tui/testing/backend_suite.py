@@ -52,7 +52,6 @@ class BackendContract:
         assert store.list_sections(53) == []
         assert store.list_images(SECTION) == []
 
-
     def test_save_then_browse_one_level_at_a_time(self, store_url):
         store = self.open_store(store_url)
         stored = _save(store)
@@ -70,7 +69,6 @@ class BackendContract:
         assert stored.image_path.endswith("content/posts/53/sections/1/raw/hero.png")
         assert stored.metadata_path.endswith("content/posts/53/sections/1/raw/hero_metadata.json")
 
-
     def test_paths_have_the_layout_on_every_backend(self, store_url):
         store = self.open_store(store_url)
         stored = _save(store)
@@ -82,7 +80,6 @@ class BackendContract:
         else:
             assert stored.image_path == f"{store_url}/content/posts/53/sections/1/raw/hero.png"
 
-
     def test_existing_name_is_never_overwritten(self, store_url):
         store = self.open_store(store_url)
         _save(store)
@@ -91,11 +88,10 @@ class BackendContract:
             _save(store, data=other)
         assert store.read_image(SECTION, "hero.png") == PNG
         with pytest.raises(FileExistsError):
-            store.write_new(layout.image_path(SECTION, "hero", "png"), other, "image/png")
+            store.create(layout.image_path(SECTION, "hero", "png"), other, "image/png")
         assert store.read_image(SECTION, "hero.png") == PNG
         assert store.name_taken(SECTION, "hero", "png")
         assert not store.name_taken(SECTION, "other", "png")
-
 
     def test_metadata_is_written_after_the_image_and_is_valid_json(self, store_url):
         store = self.open_store(store_url)
@@ -103,29 +99,26 @@ class BackendContract:
         raw = store.read_bytes(layout.metadata_path(SECTION, "hero"))
         assert json.loads(raw)["prompt"] == "emoji 🦊 and עברית"
 
-
     def test_junk_names_are_ignored_by_listings(self, store_url):
         store = self.open_store(store_url)
         _save(store)
         raw = layout.raw_dir(SECTION)
-        store.write_new(f"{layout.POSTS_DIR}/.DS_Store/x", b"x", "application/octet-stream")
-        store.write_new(f"{layout.POSTS_DIR}/bad name/sections/1/raw/a.png", PNG, "image/png")
-        store.write_new(f"{raw}/notes.txt", b"x", "text/plain")
-        store.write_new(f"{raw}/.blog-images-tmp-x.png.abc", PNG, "image/png")
+        store.create(f"{layout.POSTS_DIR}/.DS_Store/x", b"x", "application/octet-stream")
+        store.create(f"{layout.POSTS_DIR}/bad name/sections/1/raw/a.png", PNG, "image/png")
+        store.create(f"{raw}/notes.txt", b"x", "text/plain")
+        store.create(f"{raw}/.blog-images-tmp-x.png.abc", PNG, "image/png")
         assert store.list_posts() == [53]
         assert [i.image_name for i in store.list_images(SECTION)] == ["hero.png"]
 
-
     def test_image_without_metadata_is_listed_as_incomplete(self, store_url):
         store = self.open_store(store_url)
-        store.write_new(layout.image_path(SECTION, "orphan", "png"), PNG, "image/png")
+        store.create(layout.image_path(SECTION, "orphan", "png"), PNG, "image/png")
         (entry,) = store.list_images(SECTION)
         assert entry.filename == "orphan" and not entry.has_metadata
 
-
     def test_metadata_failure_after_image_is_reported_with_the_image_path(self, store_url):
         store = self.open_store(store_url)
-        store.write_new(layout.metadata_path(SECTION, "x2"), b"{}", "application/json")
+        store.create(layout.metadata_path(SECTION, "x2"), b"{}", "application/json")
         # The metadata name is taken (by another writer): refused before anything is written.
         with pytest.raises(FileExistsError):
             _save(store, filename="x2")
@@ -144,7 +137,6 @@ class BackendContract:
         assert caught.value.image_display.endswith("raw/x3.png")
         assert store.read_image(SECTION, "x3.png") == PNG  # the image itself is intact
 
-
     def test_delete_removes_image_and_metadata(self, store_url):
         store = self.open_store(store_url)
         _save(store)
@@ -152,20 +144,17 @@ class BackendContract:
         assert store.list_images(SECTION) == []
         assert not store.exists(layout.metadata_path(SECTION, "hero"))
 
-
     def test_writable_check_passes_and_leaves_nothing(self, store_url):
         store = self.open_store(store_url)
         store.check_writable()
         assert store.list_posts() == []
         assert store.list_raw_names(SECTION) == []
 
-
     def test_read_refuses_names_outside_the_allowlist(self, store_url):
         store = self.open_store(store_url)
         for bad in ("../x.png", "a/b.png", "x.txt", ".hidden.png"):
             with pytest.raises(BadInput):
                 store.read_image(SECTION, bad)
-
 
     def test_fresh_listing_sees_objects_written_by_another_client(self, store_url):
         first, second = self.open_store(store_url), self.open_store(store_url)
@@ -178,7 +167,7 @@ class BackendContract:
         data = os.urandom(4 * 1024 * 1024)
         path = layout.image_path(SECTION, "big", "png")
         seen: list[int] = []
-        writer = threading.Thread(target=store.write_new, args=(path, data, "image/png"))
+        writer = threading.Thread(target=store.create, args=(path, data, "image/png"))
         writer.start()
         while writer.is_alive():
             if store.exists(path):
@@ -190,8 +179,8 @@ class BackendContract:
     def test_a_second_create_of_one_name_is_refused_and_changes_nothing(self, store_url):
         store = self.open_store(store_url)
         path = layout.metadata_path(SECTION, "once")
-        store.write_new(path, b'{"first": true}', "application/json")
+        store.create(path, b'{"first": true}', "application/json")
         with pytest.raises(FileExistsError):
-            store.write_new(path, b'{"second": true}', "application/json")
+            store.create(path, b'{"second": true}', "application/json")
         assert store.read_bytes(path) == b'{"first": true}'
 

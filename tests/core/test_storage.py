@@ -81,7 +81,7 @@ def test_local_failed_write_removes_its_temp_file(local_store_url, monkeypatch):
     monkeypatch.setattr(local.os, "link", broken_link)
     store = open_store(local_store_url)
     with pytest.raises(OSError):
-        store.write_new(layout.image_path(SECTION, "hero", "png"), PNG, "image/png")
+        store.create(layout.image_path(SECTION, "hero", "png"), PNG, "image/png")
     assert files_under(local_store_url) == []
     assert os.path.isdir(os.path.join(local_store_url, "content/posts/53/sections/1/raw"))
 

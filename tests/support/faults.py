@@ -98,7 +98,7 @@ class Cli:
             self.check(run, leftovers_allowed=leftovers_allowed)
         return run
 
-    def start(self, *args: str, env: dict[str, str] | None = None) -> "RunningCli":
+    def start(self, *args: str, env: dict[str, str] | None = None) -> RunningCli:
         """Start a run in the background (to signal it)."""
         argv, log_file = self._command(args, True)
         proc = subprocess.Popen(argv, env=self._environ(env), cwd=self.workdir, stdout=subprocess.PIPE,
@@ -227,7 +227,7 @@ class CuttingProxy:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._listener.getsockname()[1]}"
 
-    def __enter__(self) -> "CuttingProxy":
+    def __enter__(self) -> CuttingProxy:
         self._thread.start()
         return self
 
@@ -240,7 +240,7 @@ class CuttingProxy:
         while not self._stop.is_set():
             try:
                 client, _ = self._listener.accept()
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 continue
             except OSError:
                 return
