@@ -106,7 +106,8 @@ def record_job(store: Any, job: Any, *, billed: bool) -> bool:
     """
     try:
         return record(store, job.request, outcome=outcome_of(job.state.value, job.error), error=job.error,
-                      duration_s=job.elapsed_s, billed=billed, result=job.result, job_id=job.id,
+                      duration_s=job.elapsed_s, billed=billed,
+                      results=getattr(job, "results", None) or ([job.result] if job.result else []), job_id=job.id,
                       estimated_usd=job.estimated_cost.usd if job.estimated_cost else None, actual_usd=job.cost_usd)
     except Exception as error:  # noqa: BLE001
         log.warning("could not describe a job for the ledger: %s", redact(f"{type(error).__name__}: {error}"))
@@ -114,16 +115,17 @@ def record_job(store: Any, job: Any, *, billed: bool) -> bool:
 
 
 def record(store: Any, request: Any, *, outcome: str, error: BaseException | None, duration_s: float,
-           billed: bool, result: Any = None, job_id: str | None = None, estimated_usd: float | None = None,
-           actual_usd: float | None = None) -> bool:
+           billed: bool, results: list[Any] | None = None, job_id: str | None = None,
+           estimated_usd: float | None = None, actual_usd: float | None = None) -> bool:
     """One ledger line for one job on ``store`` (any operation); never raises.
 
     ``request`` is the job's :class:`~blog_images_tui.generation.ImageRequest`
-    (or anything with its fields); ``result`` the
-    :class:`~blog_images_tui.storage.StoredImage` when one landed.
+    (or anything with its fields); ``results`` the
+    :class:`~blog_images_tui.storage.StoredImage` s that landed (``n`` variants: each).
     """
     try:
-        image_path = result.image_path if result is not None else _intended_path(store, request, outcome)
+        paths = [item.image_path for item in results or []]
+        image_path = paths[0] if paths else _intended_path(store, request, outcome)
         return append(store.location, {
             "operation": getattr(request, "operation", None) or "generate",
             "post_id": request.section.post_id, "section_id": request.section.section_id,
@@ -136,6 +138,7 @@ def record(store: Any, request: Any, *, outcome: str, error: BaseException | Non
             "billed": bool(billed),
             "job_id": job_id or getattr(request, "job_id", None),
             "image_path": image_path,
+            **({"image_paths": paths} if len(paths) > 1 else {}),
         })
     except Exception as caught:  # noqa: BLE001
         log.warning("could not describe a job for the ledger: %s", redact(f"{type(caught).__name__}: {caught}"))

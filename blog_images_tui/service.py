@@ -270,5 +270,5 @@ async def create_and_record(request: ImageRequest, store: Store, generator: Imag
             outcome = ledger.outcome_of("failed", error)
         ledger.record(store, request, outcome=outcome, error=error, duration_s=time.monotonic() - started,
                       billed=bool(stored) or isinstance(error, NotStored) or (outcome == "cancelled" and sent),
-                      result=stored[0] if stored else None, estimated_usd=pricing.estimate(request).usd,
+                      results=stored, estimated_usd=pricing.estimate(request).usd,
                       actual_usd=cost_of(stored) if stored else None)

@@ -257,12 +257,14 @@ def _sections(store: Store, query: StatsQuery) -> list[SectionRef]:
 
 def _store_only(store: Store, query: StatsQuery, claiming: list[dict[str, Any]],
                 unreadable: list[str]) -> list[JobRecord]:
-    """Images in the store that no ledger line accounts for, as stored jobs."""
+    """Images in the store that no ledger line accounts for, as stored jobs (variants of one
+    request, sharing a ``group_id``, as one job)."""
+    # What each line may still account for: its images (``n`` of them for variants).
+    left = {id(entry): max(_count(entry.get("n")), len(_paths(entry))) for entry in claiming}
     by_path: dict[str, list[dict[str, Any]]] = {}
     for entry in claiming:
-        if entry.get("image_path"):
-            by_path.setdefault(entry["image_path"], []).append(entry)
-    used: set[int] = set()
+        for path in _paths(entry):
+            by_path.setdefault(path, []).append(entry)
     unmatched: list[tuple[SectionRef, str]] = []
     for section in _sections(store, query):
         names = store.list_raw_names(section)
@@ -273,16 +275,16 @@ def _store_only(store: Store, query: StatsQuery, claiming: list[dict[str, Any]],
                 continue
             stem = name[:-len(layout.METADATA_SUFFIX)]
             image = images.get(stem)
-            path = store.display_path(f"{layout.raw_dir(section)}/{image}") if image else None
-            claim = next((entry for entry in by_path.get(path or "", []) if id(entry) not in used), None)
+            path = store.display_path(f"{layout.raw_dir(section)}/{image}") if image else ""
+            claim = next((entry for entry in by_path.get(path, []) if left[id(entry)] > 0), None)
             if claim is not None:
-                used.add(id(claim))  # accounted for by its ledger line: not even read
+                left[id(claim)] -= 1  # accounted for by its ledger line: not even read
             else:
                 unmatched.append((section, stem))
     by_job: dict[str, int] = {}
     for entry in claiming:
-        if id(entry) not in used and entry.get("job_id"):
-            by_job[entry["job_id"]] = by_job.get(entry["job_id"], 0) + 1
+        if left[id(entry)] > 0 and entry.get("job_id"):
+            by_job[entry["job_id"]] = by_job.get(entry["job_id"], 0) + left[id(entry)]
 
     def read(item: tuple[SectionRef, str]) -> dict[str, Any] | None:
         section, stem = item
@@ -296,38 +298,51 @@ def _store_only(store: Store, query: StatsQuery, claiming: list[dict[str, Any]],
                               f"{type(error).__name__}: {str(error)[:200]}")
             return None
 
-    records = []
+    jobs: dict[Any, tuple[SectionRef, list[dict[str, Any]]]] = {}
     with ThreadPoolExecutor(max_workers=READ_CONCURRENCY) as pool:
-        for (section, _stem), metadata in zip(unmatched, pool.map(read, unmatched), strict=True):
+        for (section, stem), metadata in zip(unmatched, pool.map(read, unmatched), strict=True):
             if metadata is None:
                 continue
             job_id = metadata.get("job_id")
             if job_id and by_job.get(job_id, 0) > 0:
                 by_job[job_id] -= 1  # a kept image recovered since, or one renamed
                 continue
-            records.append(_from_metadata(section, metadata))
-    return records
+            group = metadata.get("group_id")
+            key = ("group", str(section), group) if isinstance(group, str) and group else ("image", str(section), stem)
+            jobs.setdefault(key, (section, []))[1].append(metadata)
+    return [_from_metadata(section, variants) for section, variants in jobs.values()]
 
 
-def _from_metadata(section: SectionRef, metadata: dict[str, Any]) -> JobRecord:
-    actual = _number(metadata.get("cost_usd"))
-    estimated = None
-    if actual is None:
-        estimated = _estimate(metadata)
+def _paths(entry: dict[str, Any]) -> list[str]:
+    paths = entry.get("image_paths") or [entry.get("image_path")]
+    return [path for path in paths if isinstance(path, str) and path]
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 1
+
+
+def _from_metadata(section: SectionRef, variants: list[dict[str, Any]]) -> JobRecord:
+    """One stored job from its images' metadata (one image, or the variants of one request)."""
+    first = variants[0]
+    costs = [_number(metadata.get("cost_usd")) for metadata in variants]
+    actual = None if None in costs else sum(cost for cost in costs if cost is not None)
+    estimated = _estimate(first, len(variants)) if actual is None else None
     when: datetime | None
     try:
-        when = datetime.fromisoformat(str(metadata.get("generated_at")))
+        when = datetime.fromisoformat(str(first.get("generated_at")))
     except ValueError:
         when = None
     if when is not None and when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
+    durations = [d for d in (_number(metadata.get("duration_s")) for metadata in variants) if d is not None]
     return JobRecord(time=when, post_id=section.post_id, section_id=section.section_id,
-                     model=metadata.get("model"), outcome="stored", duration_s=_number(metadata.get("duration_s")),
+                     model=first.get("model"), outcome="stored", duration_s=max(durations) if durations else None,
                      cost_usd=actual if actual is not None else estimated,
                      cost_is_estimate=actual is None and estimated is not None, billed=True, source="store")
 
 
-def _estimate(metadata: dict[str, Any]) -> float | None:
+def _estimate(metadata: dict[str, Any], images: int = 1) -> float | None:
     """The price table's estimate for an image whose metadata has no cost (made before costs were kept)."""
     from blog_images_tui import pricing
     from blog_images_tui.generation import ImageRequest
@@ -337,7 +352,7 @@ def _estimate(metadata: dict[str, Any]) -> float | None:
         return None
     try:
         request = ImageRequest(prompt=str(metadata.get("prompt") or ""), section=SectionRef(1, 1), model=model,
-                               size=metadata.get("size"), quality=metadata.get("quality"))
+                               size=metadata.get("size"), quality=metadata.get("quality"), n=images)
         return pricing.estimate(request).usd
     except Exception:  # noqa: BLE001 - an odd old metadata file costs "unknown"
         return None

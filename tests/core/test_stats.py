@@ -344,3 +344,22 @@ def test_publish_jobs_leave_their_lines_and_are_not_counted_as_image_jobs(api_en
     assert all(line["billed"] is False for line in published)
     data = collect(store, StatsQuery()).to_json()
     assert (data["jobs"], data["stored"], data["failed"]) == (1, 1, 0)  # the generation alone
+
+
+def test_variants_of_one_request_are_one_job_in_the_ledger_and_in_the_store(api_env, memory_store_url, tmp_path,
+                                                                         monkeypatch):
+    store = open_store(memory_store_url)
+    [job] = run_engine(store, [ImageRequest(prompt="three foxes", section=SECTION, size="1024x1024", quality="low",
+                                            n=3)])
+    assert job.state is JobState.STORED and len(job.results) == 3
+    [line] = ledger_lines(store)
+    assert line["n"] == 3 and sorted(line["image_paths"]) == sorted(item.image_path for item in job.results)
+    monkeypatch.setenv(ledger.LEDGER_ENV, str(tmp_path / "elsewhere"))
+    run_engine(store, [ImageRequest(prompt="two owls", section=OTHER, size="1024x1024", quality="low", n=2)])
+    monkeypatch.delenv(ledger.LEDGER_ENV)
+    assert len(stored_metadata(store, (SECTION, OTHER))) == 5
+    report = collect(store, StatsQuery())
+    data = report.to_json()
+    assert (data["jobs"], data["stored"], report.from_store) == (2, 2, 1)  # two requests, five images
+    assert data["cost_usd"] == pytest.approx(sum(m["cost_usd"] for m in stored_metadata(store, (SECTION, OTHER))),
+                                             abs=1e-5)
