@@ -86,6 +86,18 @@ class StatsQuery:
         return (self.since is None or when >= self.since) and (self.until is None or when < self.until)
 
 
+def query_from_text(post: str | None = None, section: str | None = None, since: str | None = None,
+                    until: str | None = None, by: str | None = None) -> StatsQuery:
+    """A :class:`StatsQuery` from what a user typed (the CLI's arguments, the API's query string);
+    :class:`BadInput` before anything is read."""
+    from blog_images_tui.ids import parse_id
+
+    return StatsQuery(post_id=parse_id(post, what="post id") if post is not None else None,
+                      section_id=parse_id(section, what="section id") if section is not None else None,
+                      since=parse_date(since, what="--since") if since else None,
+                      until=parse_date(until, what="--until", end=True) if until else None, by=by)
+
+
 @dataclass(frozen=True)
 class JobRecord:
     """One job as stats sees it, from a ledger line or from a store image's metadata."""

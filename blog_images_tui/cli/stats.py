@@ -25,16 +25,10 @@ def register(subparsers: Any, add_common: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from blog_images_tui.cli.common import open_store_from_args, print_json, warn
-    from blog_images_tui.ids import parse_id
-    from blog_images_tui.stats import StatsQuery, collect, parse_date
+    from blog_images_tui.stats import collect, query_from_text
 
     # Everything checked before the ledger or the store is touched.
-    query = StatsQuery(
-        post_id=parse_id(args.post, what="post id") if args.post is not None else None,
-        section_id=parse_id(args.section, what="section id") if args.section is not None else None,
-        since=parse_date(args.since, what="--since") if args.since else None,
-        until=parse_date(args.until, what="--until", end=True) if args.until else None,
-        by=args.by)
+    query = query_from_text(args.post, args.section, args.since, args.until, args.by)
     store = open_store_from_args(args)
     report = collect(store, query)
     for message in report.warnings():

@@ -195,3 +195,31 @@ class ServerInfo(BaseModel):
     store: str
     has_api_key: bool
     concurrency: int
+
+
+class StatsDuration(BaseModel):
+    median: Optional[float]
+    p95: Optional[float]
+
+
+class StatsTally(BaseModel):
+    """Counts, success rate, spend and durations: the fields of ``blog-images stats --json``."""
+
+    jobs: int
+    stored: int
+    skipped: int
+    failed: int
+    cancelled: int
+    kept: int
+    success_rate: Optional[float]
+    cost_usd: float
+    cost_estimated_usd: float
+    duration_s: StatsDuration
+
+
+class StatsGroup(StatsTally):
+    key: Id
+
+
+class StatsOut(StatsTally):
+    groups: list[StatsGroup]
