@@ -51,6 +51,15 @@ class BadInput(BlogImagesError):
     code = "bad_input"
 
 
+class NameTaken(BadInput):
+    """An image name already used in its section (``image_name`` in ``folder``): nothing is overwritten."""
+
+    def __init__(self, image_name: str, folder: str) -> None:
+        super().__init__(f"{image_name} already exists in {folder}: choose another --filename (nothing is overwritten)")
+        self.image_name = image_name
+        self.folder = folder
+
+
 class AuthConfigError(BlogImagesError):
     """Missing or invalid key, no permission, unverified organization, no quota."""
 

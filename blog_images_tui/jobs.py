@@ -84,6 +84,8 @@ class Job:
     estimated_cost: pricing.CostEstimate | None = None
     #: what the stored image cost (metadata ``cost_usd``), when known
     cost_usd: float | None = None
+    #: the request reached the API: a failure after it may have been billed
+    sent: bool = False
 
     @property
     def elapsed_s(self) -> float:
@@ -391,6 +393,7 @@ class JobEngine:
                 def on_stage(name: str) -> None:
                     nonlocal sent
                     sent = sent or name == "generating"
+                    job.sent = sent
                     job.stage = name
                     self._emit(job, "stage")
 

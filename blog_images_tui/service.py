@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import Any, Callable
 
 from blog_images_tui import layout
-from blog_images_tui.errors import BadInput, NotStored, TemporaryFailure
+from blog_images_tui.errors import NameTaken, NotStored, TemporaryFailure
 from blog_images_tui.generation import ImageGenerator, ImageRequest, PartialImageCallback
 from blog_images_tui.ids import parse_filename
 from blog_images_tui.metadata import Variant, build_metadata
@@ -41,21 +41,19 @@ async def prepare(request: ImageRequest, store: Store, *, check_store: bool = Tr
     if request.filename is None:
         request = replace(request, filename=layout.timestamp_filename())
     else:
-        names = [parse_filename(name) for name in layout.variant_filenames(request.filename, request.n)]
-        taken = await asyncio.to_thread(_taken_names, store, request.section, names)
-        if taken:
-            raise BadInput(
-                f"{taken[0]} already exists in "
-                f"{store.display_path(layout.raw_dir(request.section))}: choose another --filename "
-                "(nothing is overwritten)")
+        await asyncio.to_thread(check_names_free, store, request)
     if check_store:
         await asyncio.to_thread(store.check_writable)
     return request
 
 
-def _taken_names(store: Store, section, names: list[str]) -> list[str]:
-    """What already takes any of the variants' stems (any format or case)."""
-    return [holder for name in names for holder in store.stem_holders(section, name)]
+def check_names_free(store: Store, request: ImageRequest) -> None:
+    """Raise :class:`NameTaken` if anything takes the stem of the request's name or of a variant's
+    (any format or case). Blocking: one listing."""
+    names = [parse_filename(name) for name in layout.variant_filenames(request.filename or "", request.n)]
+    taken = [holder for name in names for holder in store.stem_holders(request.section, name)]
+    if taken:
+        raise NameTaken(taken[0], store.display_path(layout.raw_dir(request.section)))
 
 
 async def store_generated(request: ImageRequest, store: Store, generated) -> StoredImage:

@@ -22,6 +22,7 @@ from blog_images_tui.tui.commands import StoreCommands
 from blog_images_tui.tui.dialogs import ConfirmDialog
 from blog_images_tui.tui.screens.main import MainScreen
 from blog_images_tui.tui.widgets.preview import preview_mode
+from blog_images_tui.tui.wording import app_message
 
 DEFAULT_CONCURRENCY = 2
 
@@ -121,8 +122,8 @@ class BlogImagesApp(App[None]):
         self._close_messages_no_wait()
 
     def report_error(self, error: BlogImagesError) -> None:
-        """Notify with the CLI's words for ``error`` (its ``str``), redacted, titled by its kind."""
-        self.notify(redact(str(error)), title=error.title, severity="error", timeout=10, markup=False)
+        """Notify with the core's words for ``error`` (in the app's terms, redacted), titled by its kind."""
+        self.notify(app_message(error), title=error.title, severity="error", timeout=10, markup=False)
 
     async def action_quit(self) -> None:
         screen = self.get_screen_stack_main()

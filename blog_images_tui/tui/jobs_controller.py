@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from blog_images_tui.errors import StoreUnusable
+from blog_images_tui.errors import ApiRejected, AuthConfigError, NotStored, StoreUnusable, TemporaryFailure
 from blog_images_tui.generation import ClientSettings, ImageGenerator, ImageRequest
 from blog_images_tui.jobs import Job, JobEngine, JobEvent
 from blog_images_tui.pacing import Pacing
@@ -19,6 +19,22 @@ from blog_images_tui.storage import Store
 
 #: called on the event loop with the store a job belongs to and what happened to it
 EventListener = Callable[[Store, JobEvent], None]
+
+#: the core's rule, in the app's words (the app has no --api-key: the key comes from the environment)
+KEY_REQUIRED = "OpenAI API key required: set OPENAI_AUTH_TOKEN (or OPENAI_API_KEY), then start blog-images again"
+
+
+def may_have_been_billed(job: Job) -> bool:
+    """True when ``job`` ended after its request reached the API in a way that may have been paid for.
+
+    A refusal (rejected prompt, bad key, rate limit) is not billed; an image generated but not stored
+    is (it waits in the recovery folder); a timeout or a broken answer may be.
+    """
+    if not job.sent or isinstance(job.error, (ApiRejected, AuthConfigError)):
+        return False
+    if isinstance(job.error, TemporaryFailure) and job.error.rate_limited:
+        return False
+    return isinstance(job.error, (NotStored, TemporaryFailure)) or job.error is None or job.state.value == "cancelled"
 
 
 class JobsController:
@@ -33,6 +49,8 @@ class JobsController:
         self._on_event = on_event
         #: by id(store): a store object is opened once per switch, and a job keeps its own
         self._engines: dict[int, JobEngine] = {}
+        #: each job's request as it was sent (the engine fills in an automatic name): what a retry sends
+        self._requests: dict[str, ImageRequest] = {}
 
     def engine_for(self, store: Store) -> JobEngine:
         """The engine of ``store``, made on its first job (TUI jobs always generate: ``force``)."""
@@ -47,8 +65,33 @@ class JobsController:
         """Queue ``request`` for ``store``; raises :class:`BlogImagesError` (no store, no key, bad request)."""
         if store is None:
             raise StoreUnusable("no store is open: ctrl+p, then type a store URL")
-        ImageGenerator(self.settings)  # the CLI's own "key required" check and words
-        return self.engine_for(store).submit(request, job_id=job_id)
+        try:
+            ImageGenerator(self.settings)  # the core's "key required" check
+        except AuthConfigError as error:
+            raise AuthConfigError(KEY_REQUIRED) from error
+        job = self.engine_for(store).submit(request, job_id=job_id)
+        self._requests[job.id] = request
+        return job
+
+    def retry(self, job: Job, *, job_id: str) -> Job:
+        """Send ``job``'s request again to the store it was for, as a new job (same settings)."""
+        engine = self._engine_of(job)
+        if engine is None:
+            raise StoreUnusable("this job's store is no longer open")
+        return self.submit(engine.store, self._requests.get(job.id, job.request), job_id=job_id)
+
+    def clear_finished(self) -> set[str]:
+        """Forget the jobs that have finished, in every store; returns their ids."""
+        cleared = set()
+        for engine in self._engines.values():
+            cleared |= {job.id for job in engine.jobs if job.state.finished}
+            engine.jobs[:] = [job for job in engine.jobs if not job.state.finished]
+        for job_id in cleared:
+            self._requests.pop(job_id, None)
+        return cleared
+
+    def _engine_of(self, job: Job) -> JobEngine | None:
+        return next((engine for engine in self._engines.values() if any(j is job for j in engine.jobs)), None)
 
     def cancel(self, job_id: str) -> bool:
         """Cancel a queued or running job, whichever store it is for (False: it had finished)."""

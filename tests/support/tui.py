@@ -7,10 +7,12 @@ from typing import Any
 from fsspec.implementations.memory import MemoryFileSystem
 from textual.geometry import Region
 from textual.widget import Widget
+from textual.widgets import Input
 
 from blog_images_tui.ids import SectionRef
 from blog_images_tui.storage import Store, open_store
 from blog_images_tui.testing.fake_images_api import make_png
+from blog_images_tui.tui.app import make_app as make_real_app
 from tests.support import await_until
 
 #: (post, section, filename, prompt): the fixed contents of every seeded store.
@@ -102,3 +104,36 @@ def _walk(node):
     for child in node.children:
         yield child
         yield from _walk(child)
+
+
+#: the terminal size of the Pilot tests
+SIZE = (120, 40)
+
+
+def make_app(*args, **kwargs):
+    """The app from the real factory, with animations off (Pilot waits for every animation)."""
+    app = make_real_app(*args, **kwargs)
+    app.animation_level = "none"
+    return app
+
+
+def jobs_of(app) -> list:
+    return list(app.screen.query_one("#jobs").jobs.values())
+
+
+def submit(app, *, post: str, section: str, prompt: str, filename: str = "") -> None:
+    """Fill the form's fields and send it (the same Changed messages and checks as typing)."""
+    form = app.screen.query_one("#form")
+    form.query_one("#post-id", Input).value = post
+    form.query_one("#section-id", Input).value = section
+    form.query_one("#filename", Input).value = filename
+    form.query_one("#prompt").text = prompt
+    form.action_submit()
+
+
+async def open_form_and_submit(pilot, *, post: str = "6", section: str = "1", prompt: str = "a fox",
+                               filename: str = "") -> None:
+    """Wait for the store, press g, fill the form and send it."""
+    await await_until(lambda: pilot.app.screen.store is not None, what="the store open")
+    await pilot.press("g")
+    submit(pilot.app, post=post, section=section, prompt=prompt, filename=filename)

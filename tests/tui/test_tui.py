@@ -34,7 +34,8 @@ from tests.support.tui import (highlight_image, open_section, record_notificatio
 pytestmark = pytest.mark.asyncio
 
 SIZE = (120, 40)
-KEY_REQUIRED = "OpenAI API key required: set OPENAI_AUTH_TOKEN (or OPENAI_API_KEY), or pass --api-key"
+# The app's words (it has no --api-key option); the CLI's say "or pass --api-key".
+KEY_REQUIRED = "OpenAI API key required: set OPENAI_AUTH_TOKEN (or OPENAI_API_KEY), then start blog-images again"
 
 
 def make_app(*args, **kwargs):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from blog_images_tui.jobs import JobState
 from blog_images_tui.storage import open_store
+from blog_images_tui.testing.fake_images_api import Reply
 from blog_images_tui.tui.app import make_app
 
 from tests.support import await_until
@@ -64,15 +65,17 @@ def test_jobs_list_with_a_failure(snap_compare, api_env):
         jobs = screen.query_one("#jobs")
         await await_until(lambda: len(screen.query_one("#tree").root.children) == 2, what="posts listed")
         await pilot.press("g")
-        form.set_target(53, 1)
+        form.set_target(53, 1, force=True)
         form.query_one("#prompt").text = "A red fox asleep in the snow"
         form.query_one("#filename").value = "fox"
         await pilot.press("ctrl+s")
         await await_until(lambda: [job.state for job in jobs.jobs.values()] == [JobState.STORED],
                        what="the first job stored")
-        # The same section already has hero.png: the second job fails before any API call.
+        # The second answer is not an image (a taken name, the failure this showed before, is now
+        # refused in the form before any job exists).
+        api_env.enqueue(Reply.not_image())
         await pilot.press("g")
-        form.query_one("#filename").value = "hero"
+        form.query_one("#filename").value = "fox-2"
         await pilot.press("ctrl+s")
         await await_until(lambda: [job.state for job in jobs.jobs.values()] == [JobState.STORED, JobState.FAILED],
                        what="the second job failed")
@@ -82,7 +85,7 @@ def test_jobs_list_with_a_failure(snap_compare, api_env):
         screen.query_one("#post-stats").display = False
 
     assert snap_compare(app, terminal_size=(100, 30), run_before=run_before)
-    assert len(api_env.requests) == 1  # the failed job never reached the API
+    assert len(api_env.requests) == 2
 
 
 def test_generate_form_with_a_template_at_80x24(snap_compare, monkeypatch, tmp_path):
@@ -100,7 +103,7 @@ def test_generate_form_with_a_template_at_80x24(snap_compare, monkeypatch, tmp_p
         picker = screen.query_one("#template")
         await await_until(lambda: not picker.disabled, what="templates loaded")
         await pilot.press("g")
-        screen.query_one("#form").set_target(53, 1)
+        screen.query_one("#form").set_target(53, 1, force=True)
         picker.value = "hero"
         # The subject is missing: the core's message shows under the variables.
         await await_until(lambda: screen.query_one("#template-help").has_class("-error"), what="the message")

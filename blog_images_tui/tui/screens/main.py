@@ -8,6 +8,7 @@ asyncio tasks of the engines.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from textual import on, work
@@ -19,16 +20,18 @@ from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane, Tree
 
 from blog_images_tui import layout
-from blog_images_tui.errors import BlogImagesError, NotStored, StoreUnusable
+from blog_images_tui.errors import BlogImagesError, NameTaken, NotStored, StoreUnusable
+from blog_images_tui.generation import ImageRequest
 from blog_images_tui.ids import PostId
 from blog_images_tui.jobs import Job, JobEvent, JobState
 from blog_images_tui.plugins import scheme_of
 from blog_images_tui.secrets import redact
+from blog_images_tui.service import check_names_free
 from blog_images_tui.storage import ImageEntry, Store, error_summary, open_store
 from blog_images_tui.tui.dialogs import ConfirmDialog, StoreUrlDialog
 from blog_images_tui.tui.messages import (ConfigLoaded, ErrorReported, ImageDeleted, ImageLoadFailed, JobChanged,
                                           PartialDecoded, RecoveriesCounted, StoreOpened, StoreOpenFailed)
-from blog_images_tui.tui.jobs_controller import JobsController
+from blog_images_tui.tui.jobs_controller import JobsController, may_have_been_billed
 from blog_images_tui.tui.opener import open_local_file
 from blog_images_tui.tui.widgets.generate_form import GenerateForm
 from blog_images_tui.tui.widgets.image_panel import ImagePanel
@@ -36,6 +39,7 @@ from blog_images_tui.tui.widgets.jobs_list import JobsList, stage_text
 from blog_images_tui.tui.widgets.preview import decode_preview
 from blog_images_tui.tui.widgets.stats_panel import StatsPanel
 from blog_images_tui.tui.widgets.store_tree import ImageNode, PostNode, SectionNode, StoreTree
+from blog_images_tui.tui.wording import app_message
 
 if TYPE_CHECKING:
     from blog_images_tui.tui.app import BlogImagesApp
@@ -66,6 +70,9 @@ class MainScreen(Screen):
         super().__init__()
         self.store: Store | None = None
         self.jobs_controller: JobsController | None = None
+        self._submit_order = asyncio.Lock()
+        #: (section, image name) -> the job that stored it, until the tree shows it
+        self._stored_images: dict[tuple, str] = {}
         self._preview_timer = None
         self._pending_entry: ImageEntry | None = None
         self._binding_state: tuple = ()
@@ -90,6 +97,9 @@ class MainScreen(Screen):
         config = self.app.config
         self.jobs_controller = JobsController(self.app.client_settings, concurrency=config.concurrency,
                                               rpm=config.rpm, on_event=self._job_event)
+        if self.app.client_settings.api_key is None:
+            self.form.show_key_hint("No API key: browsing works; to generate, set OPENAI_AUTH_TOKEN "
+                                    "and start blog-images again")
         self.query_one(StoreTree).focus()
         self._open(self.app.config.store_url, dict(self.app.config.store_options))
 
@@ -248,6 +258,7 @@ class MainScreen(Screen):
             return
         self.tree.reload()
         self._load_config(self.store)  # the project file may have been edited meanwhile
+        self._count_recoveries()  # `blog-images recover` may have run meanwhile
         entry = self.panel.entry
         if entry is not None:
             self.panel.load(self.store, entry)
@@ -270,6 +281,15 @@ class MainScreen(Screen):
             self.form.set_target(data.post_id)
         self.query_one(StatsPanel).show_post(self.store, _post_of(data))
         self._sync_bindings()
+
+    @on(StoreTree.Revealed)
+    def _revealed(self, message: StoreTree.Revealed) -> None:
+        # The tree put its cursor on an image a job stored: show it if the Image panel was following
+        # that job; tabs, focus and the form stay as the user left them.
+        job_id = self._stored_images.pop((message.entry.section, message.entry.image_name), None)
+        if job_id is not None and job_id == self.panel.following_job and self.store is not None:
+            self.panel.load(self.store, message.entry)
+            self._sync_bindings()
 
     def _typing_in_form(self) -> bool:
         focused = self.focused
@@ -395,8 +415,27 @@ class MainScreen(Screen):
 
     @on(GenerateForm.Submitted)
     def _submitted(self, message: GenerateForm.Submitted) -> None:
+        self._check_then_submit(self.store, message.request)
+
+    @work(group="submit", exit_on_error=False)
+    async def _check_then_submit(self, store: Store | None, request: ImageRequest) -> None:
+        """A taken file name is said on its field before a job exists (the engine checks again)."""
+        async with self._submit_order:  # jobs are queued in the order they were sent
+            if store is not None and request.filename:
+                try:
+                    await asyncio.to_thread(check_names_free, store, request)
+                except NameTaken as taken:
+                    if store is self.store:  # else switched store meanwhile: the user sends again there
+                        self.form.show_field_error("filename", app_message(taken))
+                    return
+                except Exception:  # noqa: BLE001 - unreadable here: the job's own checks report it
+                    pass
+                if store is not self.store:
+                    return
+            self._submit(request)
+
+    def _submit(self, request: ImageRequest) -> None:
         assert self.jobs_controller is not None
-        request = message.request
         try:
             job = self.jobs_controller.submit(self.store, request, job_id=self.app.new_job_id())
         except BlogImagesError as error:
@@ -414,6 +453,36 @@ class MainScreen(Screen):
         if self.jobs_controller is not None:
             self.jobs_controller.cancel(message.job.id)
 
+    @on(JobsList.RetryRequested)
+    def _retry(self, message: JobsList.RetryRequested) -> None:
+        job = message.job
+        if not may_have_been_billed(job):
+            self._send_again(job)
+            return
+        kept = (f"\nThe image waits in the recovery folder: blog-images recover stores it without paying again."
+                if isinstance(job.error, NotStored) else "")
+        question = (f"The job for {job.request.section} ended after its request reached the API: "
+                    f"it may have been billed.{kept}\nSend it again and pay again?")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._send_again(job)
+
+        self.app.push_screen(ConfirmDialog(question, yes="Send again"), answered)
+
+    def _send_again(self, job: Job) -> None:
+        assert self.jobs_controller is not None
+        try:
+            self.jobs_controller.retry(job, job_id=self.app.new_job_id())
+        except BlogImagesError as error:
+            self.app.report_error(error)
+
+    @on(JobsList.ClearRequested)
+    def _clear_finished(self, message: JobsList.ClearRequested) -> None:
+        if self.jobs_controller is not None:
+            self.jobs.remove_jobs(self.jobs_controller.clear_finished())
+            self._update_jobs_tab()
+
     @on(JobChanged)
     def _job_changed(self, message: JobChanged) -> None:
         event, job = message.event, message.event.job
@@ -430,17 +499,19 @@ class MainScreen(Screen):
             self.panel.set_job_status(job.id, f"{job.request.section}: {stage_text(job.stage)}…")
         elif event.kind == "stored" and job.result is not None:
             name = layout.image_name(job.result.filename, job.request.output_format)
-            self.notify(f"Stored {name} in {job.request.section}", title="Image stored", markup=False)
+            self.notify(f"Stored {name} in {job.request.section}\n{message.store.url}", title="Image stored",
+                        markup=False)
             if message.store is self.store:
+                self._stored_images[(job.request.section, name)] = job.id
                 self.tree.reload_section(job.request.section, select=name)
         elif event.kind == "failed" and job.error is not None:
             self.app.report_error(job.error)
             if isinstance(job.error, NotStored):
                 self._count_recoveries()  # kept in the recovery folder: the indicator counts it
-            self.panel.set_job_status(job.id, f"Failed: {job.error}")
+            self.panel.end_job(job.id, f"Failed: {app_message(job.error)}")
         elif event.kind == "cancelled":
             self.notify(f"Cancelled the job for {job.request.section}", title="Cancelled", markup=False)
-            self.panel.set_job_status(job.id, "Cancelled.")
+            self.panel.end_job(job.id, "Cancelled.")
         elif event.kind == "skipped":
             self.notify(f"Already stored: {job.existing_name}", title="Skipped", markup=False)
 

@@ -88,10 +88,13 @@ class GenerateForm(VerticalScroll):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
+        #: what the program last put in the post and section fields (a different value is the user's)
+        self._filled: dict[str, str] = {}
         #: model, size, quality and format as the defaults left them (None: not mounted yet)
         self._applied_choices: tuple | None = None
 
     def compose(self) -> ComposeResult:
+        yield Static("", id="key-hint", markup=False)
         with Horizontal(classes="form-row"):
             yield Label("Post", classes="form-label")
             yield Input(id="post-id", placeholder="e.g. 53", compact=True,
@@ -130,21 +133,40 @@ class GenerateForm(VerticalScroll):
         self._model_changed(DEFAULT_MODEL)
         self._applied_choices = self._choices()
 
+    def show_key_hint(self, text: str) -> None:
+        """Say up front, and for as long as it is true, what stops generating (no API key)."""
+        hint = self.query_one("#key-hint", Static)
+        hint.update(text)
+        hint.set_class(bool(text), "-visible")
+
     # -- filling ------------------------------------------------------------
-    def set_target(self, post_id: PostId | None, section_id: PostId | None = None) -> None:
-        """Fill post and section ids from the tree (they stay editable)."""
+    def set_target(self, post_id: PostId | None, section_id: PostId | None = None, *, force: bool = False) -> None:
+        """Fill post and section ids from the tree (they stay editable).
+
+        Following the tree never touches a target the user is typing or has typed (a focused or
+        edited post or section field): only ``force`` (reusing an image's settings) replaces it.
+        """
         post = self.query_one("#post-id", Input)
         section = self.query_one("#section-id", Input)
+        if not force and any(self._is_users(field) for field in (post, section)):
+            return
         if post_id is not None:
             if section_id is None and post.value != str(post_id):
-                section.value = ""  # another post: its sections are not this one's
-            post.value = str(post_id)
+                self._fill(section, "")  # another post: its sections are not this one's
+            self._fill(post, str(post_id))
         if section_id is not None:
-            section.value = str(section_id)
+            self._fill(section, str(section_id))
+
+    def _is_users(self, field: Input) -> bool:
+        return field.has_focus or (bool(field.value) and field.value != self._filled.get(field.id or ""))
+
+    def _fill(self, field: Input, value: str) -> None:
+        self._filled[field.id or ""] = value
+        field.value = value
 
     def reuse(self, section: SectionRef, metadata: dict[str, Any]) -> None:
         """Fill the form from an image's metadata: prompt and settings; a new filename is left blank."""
-        self.set_target(section.post_id, section.section_id)
+        self.set_target(section.post_id, section.section_id, force=True)
         self.picker.clear()  # the prompt is the image's now, not a template's
         self.query_one("#prompt", TextArea).text = str(metadata.get("prompt") or "")
         model = str(metadata.get("model") or DEFAULT_MODEL)
@@ -281,6 +303,24 @@ class GenerateForm(VerticalScroll):
         error.update(problems[0] if problems else "")
         error.set_class(bool(problems), "-visible")
 
+    def _field_at_fault(self) -> Input | TextArea | None:
+        """The first field that stops the request: empty or invalid post, section or file name, empty prompt."""
+        for input_id in ("post-id", "section-id", "filename"):
+            field = self.query_one(f"#{input_id}", Input)
+            if (input_id != "filename" and not field.value.strip()) or (
+                    field.value and not field.validate(field.value).is_valid):
+                return field
+        prompt = self.query_one("#prompt", TextArea)
+        return prompt if not prompt.text.strip() else None
+
+    def show_field_error(self, field: Input | TextArea | str, text: str) -> None:
+        """Say what is wrong under the ids and put the cursor in ``field`` (a widget or its id)."""
+        widget = self.query_one(f"#{field}") if isinstance(field, str) else field
+        error = self.query_one("#form-error", Static)
+        error.update(text)
+        error.set_class(True, "-visible")
+        widget.focus()
+
     def build_request(self) -> ImageRequest:
         """The request the form describes, validated by the core; raises :class:`BadInput`."""
         post = self.query_one("#post-id", Input).value.strip()
@@ -319,7 +359,11 @@ class GenerateForm(VerticalScroll):
         try:
             request = self.build_request()
         except BlogImagesError as error:
-            self._show_problems()
+            field = self._field_at_fault()
+            if field is not None:
+                self.show_field_error(field, str(error))
+            else:
+                self._show_problems()
             self.post_message(ErrorReported(error))
             return
         self.post_message(self.Submitted(request))
@@ -336,6 +380,7 @@ class GenerateForm(VerticalScroll):
         self.screen.focus_next()
 
     def focus_prompt(self) -> None:
-        prompt = self.query_one("#prompt", TextArea)
-        post = self.query_one("#post-id", Input)
-        (prompt if post.value else post).focus()
+        """Focus the first empty required field (post, section, prompt), else the prompt."""
+        fields = [self.query_one("#post-id", Input), self.query_one("#section-id", Input)]
+        empty = next((field for field in fields if not field.value.strip()), None)
+        (empty or self.query_one("#prompt", TextArea)).focus()

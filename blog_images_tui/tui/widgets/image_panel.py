@@ -112,6 +112,8 @@ class ImagePanel(Vertical):
 
     # -- what to show -----------------------------------------------------
     def clear(self, text: str = "") -> None:
+        """Show ``text`` instead of an image, and stop following a job (a store switch, a deletion)."""
+        self.following_job = None
         self.entry = None
         self.metadata = None
         self.image_path = None
@@ -209,6 +211,11 @@ class ImagePanel(Vertical):
     def set_job_status(self, job_id: str, text: str) -> None:
         if job_id == self.following_job and not self.query_one(ImagePreview).has_picture:
             self.query_one(ImagePreview).show_text(text)
+
+    def end_job(self, job_id: str, text: str) -> None:
+        """The followed job failed or was cancelled: ``text`` replaces its last partial image."""
+        if job_id == self.following_job:
+            self.query_one(ImagePreview).show_text(text, caption="")
 
     def _actions(self, enabled: bool) -> None:
         self.query_one("#image-actions").display = enabled

@@ -1,7 +1,13 @@
-"""The jobs list: every submission, queued, running (with elapsed time), stored, failed (with the reason)."""
+"""The jobs list: every submission, queued, running (with elapsed time), stored, failed (with the reason).
+
+``x`` cancels the highlighted job, ``t`` tries a failed or cancelled one again
+(the screen asks first when it may have been billed), ``f`` clears the
+finished ones. A job waiting to retry counts its seconds down.
+"""
 
 from __future__ import annotations
 
+import re
 import time
 
 from rich.text import Text
@@ -18,6 +24,7 @@ from blog_images_tui.pricing import format_usd
 from blog_images_tui.secrets import redact
 from blog_images_tui.tui.cost import cost_text
 from blog_images_tui.tui.widgets.preview import human_bytes
+from blog_images_tui.tui.wording import app_message
 
 STATE_STYLES = {
     JobState.QUEUED: ("queued", "dim"),
@@ -39,15 +46,24 @@ STAGE_WORDS = {
 }
 
 
+#: the stage the engine reports while it waits to retry (see service.generate_with_retries)
+_RETRY_STAGE = re.compile(r"retry in (\d+)s")
+
+
 def stage_text(stage: str) -> str:
     """The engine's stage name in words (unknown ones, like "retry in 3s", as they are)."""
     return STAGE_WORDS.get(stage, stage)
 
 
-def job_progress(job: Job, now: float | None = None) -> str:
-    """The short progress text of a job's row. Only running jobs show a clock."""
+def job_progress(job: Job, now: float | None = None, retry_at: float | None = None) -> str:
+    """The short progress text of a job's row. Only running jobs show a clock.
+
+    ``retry_at`` (monotonic): the job waits to retry until then; the row counts down to it.
+    """
     if job.state is JobState.RUNNING:
         now = time.monotonic() if now is None else now
+        if retry_at is not None:
+            return f"retry in {max(0.0, retry_at - now):.0f}s"
         elapsed = max(0.0, now - job.started_at) if job.started_at else 0.0
         return f"{stage_text(job.stage)} {elapsed:.0f}s"
     if job.state is JobState.QUEUED:
@@ -86,7 +102,7 @@ def job_details(job: Job) -> Text:
         text.append(cost_text(job.estimated_cost) + "\n")
     if job.state is JobState.FAILED and job.error is not None:
         text.append(f"{job.error.title}: ", "bold red")
-        text.append(redact(str(job.error)))
+        text.append(app_message(job.error))
     elif job.state is JobState.STORED and job.result is not None:
         text.append("Stored ", "bold green")
         text.append(job.result.image_path)
@@ -101,17 +117,34 @@ def job_details(job: Job) -> Text:
 class JobsList(Vertical):
     """A table of jobs and the details of the highlighted one; ``x`` cancels it."""
 
-    BINDINGS = [Binding("x", "cancel_job", "Cancel job", id="cancel-job")]
+    BINDINGS = [
+        Binding("x", "cancel_job", "Cancel job", id="cancel-job"),
+        Binding("t", "retry_job", "Retry", id="retry-job"),
+        Binding("f", "clear_finished", "Clear finished", id="clear-finished-jobs"),
+    ]
 
     class CancelRequested(Message):
         def __init__(self, job: Job) -> None:
             super().__init__()
             self.job = job
 
+    class RetryRequested(Message):
+        """Send this failed or cancelled job's request again (same settings, a new job)."""
+
+        def __init__(self, job: Job) -> None:
+            super().__init__()
+            self.job = job
+
+    class ClearRequested(Message):
+        """Forget the finished jobs (the screen tells the engines, then calls :meth:`remove_jobs`)."""
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.jobs: dict[str, Job] = {}
-        self._cancellable = False
+        self._keys: tuple = ()
+        #: job id -> (the "retry in Ns" stage it was seen with, when the wait ends)
+        self._retry_at: dict[str, tuple[str, float]] = {}
+        self._numbered = 0
 
     def compose(self) -> ComposeResult:
         table: DataTable = DataTable(id="jobs-table", cursor_type="row", zebra_stripes=False)
@@ -132,29 +165,60 @@ class JobsList(Vertical):
         """Add or refresh the row of ``job``."""
         table = self.query_one(DataTable)
         label, style = STATE_STYLES[job.state]
+        self._note_retry_wait(job)
+        progress = Text(job_progress(job, retry_at=self._retry_deadline(job)))
         if job.id not in self.jobs:
             self.jobs[job.id] = job
-            table.add_row(str(len(self.jobs)), Text(label, style), Text(job_progress(job)), Text(job_target(job)),
-                          key=job.id)
+            self._numbered += 1
+            table.add_row(str(self._numbered), Text(label, style), progress, Text(job_target(job)), key=job.id)
             table.move_cursor(row=table.row_count - 1)
         else:
             self.jobs[job.id] = job
             try:
                 table.update_cell(job.id, "state", Text(label, style))
                 table.update_cell(job.id, "target", Text(job_target(job)), update_width=True)
-                table.update_cell(job.id, "progress", Text(job_progress(job)), update_width=True)
+                table.update_cell(job.id, "progress", progress, update_width=True)
             except RowDoesNotExist:
                 return
         if self.highlighted is job:
             self._show_details(job)
         self._refresh_cancel_key()
 
-    def _refresh_cancel_key(self) -> None:
-        # The footer rebuilds itself on every refresh_bindings(): only ask when "x" changes.
+    def _note_retry_wait(self, job: Job) -> None:
+        match = _RETRY_STAGE.fullmatch(job.stage) if job.state is JobState.RUNNING else None
+        if match is None:
+            self._retry_at.pop(job.id, None)
+        elif self._retry_at.get(job.id, ("", 0.0))[0] != job.stage:
+            self._retry_at[job.id] = (job.stage, time.monotonic() + int(match.group(1)))
+
+    def _retry_deadline(self, job: Job) -> float | None:
+        wait = self._retry_at.get(job.id)
+        return wait[1] if wait is not None else None
+
+    def remove_jobs(self, job_ids: set[str]) -> None:
+        """Take these (finished) jobs out of the table."""
+        table = self.query_one(DataTable)
+        for job_id in job_ids:
+            self.jobs.pop(job_id, None)
+            self._retry_at.pop(job_id, None)
+            try:
+                table.remove_row(job_id)
+            except RowDoesNotExist:
+                pass
         job = self.highlighted
-        cancellable = job is not None and not job.state.finished
-        if cancellable != self._cancellable:
-            self._cancellable = cancellable
+        if job is not None:
+            self._show_details(job)
+        elif not self.jobs:
+            self.query_one("#job-details", Static).update("No jobs. Press g, write a prompt, then ctrl+s.")
+        self._refresh_cancel_key()
+
+    def _refresh_cancel_key(self) -> None:
+        # The footer rebuilds itself on every refresh_bindings(): only ask when its keys change.
+        job = self.highlighted
+        keys = (job is not None and not job.state.finished, job is not None and _retryable(job),
+                any(j.state.finished for j in self.jobs.values()))
+        if keys != self._keys:
+            self._keys = keys
             self.refresh_bindings()
 
     @property
@@ -180,7 +244,8 @@ class JobsList(Vertical):
         for job in self.jobs.values():
             if job.state is JobState.RUNNING:
                 try:
-                    table.update_cell(job.id, "progress", Text(job_progress(job, now)), update_width=True)
+                    table.update_cell(job.id, "progress", Text(job_progress(job, now, self._retry_deadline(job))),
+                                      update_width=True)
                 except RowDoesNotExist:
                     pass
 
@@ -196,12 +261,28 @@ class JobsList(Vertical):
 
     # -- cancel --------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        job = self.highlighted
         if action == "cancel_job":
-            job = self.highlighted
             return job is not None and not job.state.finished
+        if action == "retry_job":
+            return job is not None and _retryable(job)
+        if action == "clear_finished":
+            return any(j.state.finished for j in self.jobs.values())
         return True
+
+    def action_retry_job(self) -> None:
+        job = self.highlighted
+        if job is not None and _retryable(job):
+            self.post_message(self.RetryRequested(job))
+
+    def action_clear_finished(self) -> None:
+        self.post_message(self.ClearRequested())
 
     def action_cancel_job(self) -> None:
         job = self.highlighted
         if job is not None and not job.state.finished:
             self.post_message(self.CancelRequested(job))
+
+
+def _retryable(job: Job) -> bool:
+    return job.state in (JobState.FAILED, JobState.CANCELLED)

@@ -5,6 +5,12 @@ A plain :class:`~textual.widgets.Tree` filled from ``Store`` listings (not a
 A level is listed when its node is first expanded, in a thread worker that
 posts :class:`~blog_images_tui.tui.messages.ChildrenLoaded`; refresh lists
 again every level that is open.
+
+Only the user's moves are announced (``Tree.NodeHighlighted``, which fills the
+form and shows the Image tab): a cursor the program puts somewhere (the first
+post once listed, a newly stored image) is moved with the highlight
+prevented, and Textual's re-announcement of the same node when the lines are
+rebuilt is dropped, so a reload never moves tabs or focus.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from dataclasses import dataclass
 
 from rich.text import Text
 from textual import on
+from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
@@ -82,6 +89,8 @@ class StoreTree(Tree[NodeData]):
         self.show_root = False
         self.guide_depth = 2
         self.store: Store | None = None
+        #: the node last announced as highlighted (Textual announces it again when lines rebuild)
+        self._announced: TreeNode[NodeData] | None = None
 
     # -- public ------------------------------------------------------------
     def set_store(self, store: Store) -> None:
@@ -89,6 +98,7 @@ class StoreTree(Tree[NodeData]):
         self.store = store
         self.border_title = f"Store {store.url}"
         self.clear()
+        self._announced = None
         self.root.data = None
         self._placeholder(self.root, "loading…")
         self._list(self.root)
@@ -208,12 +218,30 @@ class StoreTree(Tree[NodeData]):
                 self.select_image_node(image)
 
     def select_image_node(self, node: TreeNode[NodeData]) -> None:
-        """Put the cursor on ``node`` and announce it even if the cursor line did not change."""
-        _ = self.last_line  # build the lines so the node knows its line number
-        before = self.cursor_node
-        self.move_cursor(node)
-        if before is node or self.cursor_node is not node:
-            self.post_message(Tree.NodeHighlighted(node))
+        """Put the cursor on ``node`` for the program: no highlight is announced (see the module doc)."""
+        self._move_quietly(node)
+        if isinstance(node.data, ImageNode):
+            self.post_message(self.Revealed(node.data.entry))
+
+    @dataclass
+    class Revealed(Message):
+        """The program put the cursor on an image (a job stored it): the screen decides what to show."""
+
+        entry: ImageEntry
+
+    def _move_quietly(self, node: TreeNode[NodeData]) -> None:
+        # Building the lines re-announces the old cursor node too: both inside the prevention.
+        with self.prevent(Tree.NodeHighlighted):
+            _ = self.last_line  # build the lines so the node knows its line number
+            self.move_cursor(node)
+        self._announced = node
+
+    @on(Tree.NodeHighlighted)
+    def _highlighted(self, event: Tree.NodeHighlighted[NodeData]) -> None:
+        if event.node is self._announced:
+            event.stop()  # the same node again (lines rebuilt after a reload): not a move of the user's
+            return
+        self._announced = event.node
 
     # -- helpers -------------------------------------------------------------
     def _apply(self, node: TreeNode[NodeData], items: list[NodeData], *, keep_placeholder: bool = False) -> None:
@@ -236,8 +264,7 @@ class StoreTree(Tree[NodeData]):
                 continue
             node.add(_label(item), data=item, before=index, allow_expand=not isinstance(item, ImageNode))
         if node is self.root and items and self.cursor_node is None:
-            _ = self.last_line  # build the lines so the first node knows its line number
-            self.move_cursor(node.children[0])
+            self._move_quietly(node.children[0])  # a cursor to start from, not a choice of the user's
         if not items:
             empty = {None: "no posts yet (g: generate)", PostNode: "no sections",
                      SectionNode: "no images"}
