@@ -229,6 +229,7 @@ def read(location: str, *, damaged: list[DamagedLine] | None = None) -> Iterator
     A damaged line (not JSON, not an object, no valid time or outcome, another
     store's) is skipped and appended to ``damaged``; it never stops the rest.
     """
+    written_as = redact(location)  # what append() wrote in each line's "store"
     for path in ledger_files(location):
         try:
             handle = path.open("rb")
@@ -238,14 +239,14 @@ def read(location: str, *, damaged: list[DamagedLine] | None = None) -> Iterator
             continue
         with handle:
             for number, raw in enumerate(handle, start=1):
-                entry, reason = _parse_line(raw, location)
+                entry, reason = _parse_line(raw, written_as)
                 if entry is not None:
                     yield entry
                 elif reason and damaged is not None:
                     damaged.append(DamagedLine(path, number, reason))
 
 
-def _parse_line(raw: bytes, location: str) -> tuple[dict[str, Any] | None, str | None]:
+def _parse_line(raw: bytes, written_as: str) -> tuple[dict[str, Any] | None, str | None]:
     if not raw.strip():
         return None, None
     if not raw.endswith(b"\n"):
@@ -267,7 +268,7 @@ def _parse_line(raw: bytes, location: str) -> tuple[dict[str, Any] | None, str |
         return None, "no post or section id"
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    if entry.get("store") != redact(location):
+    if entry.get("store") != written_as:
         return None, "written for another store"
     entry["time"] = when
     return entry, None
