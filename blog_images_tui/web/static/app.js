@@ -48,6 +48,7 @@
         "This server has no OpenAI key: browsing works, generating is refused.";
     }
     await Promise.all([BI.form.init(), BI.gallery.loadPosts(), BI.jobs.load()]);
+    if (!BI._polling) { BI._polling = true; BI.jobs.poll(); }
   }
 
   function onKey(event) {

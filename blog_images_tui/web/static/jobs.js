@@ -139,9 +139,20 @@
   // -- the jobs panel -------------------------------------------------------------------
   const FINISHED = new Set(["stored", "skipped", "failed", "cancelled"]);
 
+  // Jobs posted by other clients (a script, another tab) show up too: the list is polled
+  // while the page is visible; the jobs it already follows update from their streams.
   jobs.load = async () => {
     const result = await api("/api/v1/jobs");
-    for (const job of result.jobs.reverse()) jobs.track(job);
+    for (const job of result.jobs.reverse()) {
+      const card = cards.get(job.job_id);
+      if (!card || (!card.following && card.job.status !== job.status)) jobs.track(job);
+    }
+  };
+
+  jobs.poll = (interval_ms = 2000) => {
+    setInterval(() => {
+      if (document.visibilityState === "visible" && BI.token()) jobs.load().catch(() => {});
+    }, interval_ms);
   };
 
   jobs.track = (job) => {
@@ -179,10 +190,20 @@
     }
   }
 
+  // Running jobs' elapsed time ticks between events, from the last one the server sent.
+  setInterval(() => {
+    for (const card of cards.values()) {
+      if (card.job.status !== "running" || card.since === undefined) continue;
+      const node = card.node.querySelector(".elapsed");
+      if (node) node.textContent = `${(card.job.elapsed_s + (performance.now() - card.since) / 1000).toFixed(0)} s`;
+    }
+  }, 1000);
+
   function onEvent(card, event) {
     card.job.status = event.status;
     card.job.stage = event.stage;
     card.job.elapsed_s = event.elapsed_s;
+    card.since = performance.now();
     if (event.kind === "partial" && event.image) card.preview = `data:image/${event.format};base64,${event.image}`;
     render(card);
   }
@@ -212,7 +233,8 @@
     const stage = running && job.stage && job.stage !== job.status ? ` · ${job.stage}` : "";
     const children = [
       el("div", { class: "job-head" }, status,
-         el("span", { class: "muted" }, `post ${job.post_id} / ${job.section_id}${stage} · ${Number(job.elapsed_s || 0).toFixed(1)} s`),
+         el("span", { class: "muted" }, `post ${job.post_id} / ${job.section_id}${stage} · `,
+            el("span", { class: "elapsed" }, `${Number(job.elapsed_s || 0).toFixed(1)} s`)),
          running ? el("button", { type: "button", class: "quiet small", onclick: () => cancel(job.job_id),
                                   "aria-label": `Cancel job ${job.job_id}` }, "Cancel") : null),
       el("p", { class: "prompt" }, job.prompt),

@@ -1,0 +1,210 @@
+"""The page in a real headless Chromium (Debian's chromium + chromium-driver, driven by Selenium).
+
+Outside CI these skip when the browser is not installed; in CI (``CI`` set) a
+missing browser is a failure: ``.ci/run`` installs it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+import pytest
+
+from blog_images_tui.testing.fake_images_api import Reply
+from blog_images_tui.web.server import page_url
+from tests.web.conftest import wait_for_job
+
+CHROMEDRIVER = "/usr/bin/chromedriver"
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic")
+JOB = {"post_id": 53, "section_id": 1, "prompt": "A lighthouse at dawn, watercolour", "size": "1024x1024",
+       "partial_images": 0}
+
+
+def _driver(tmp_path):
+    if not (os.path.exists(CHROMEDRIVER) and (shutil.which("chromium") or os.path.exists("/usr/bin/chromium"))):
+        if os.environ.get("CI"):
+            pytest.fail("chromium and chromium-driver are not installed (.ci/run installs them)")
+        pytest.skip("chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path / 'chromium-profile'}")
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+@pytest.fixture
+def browser(tmp_path):
+    driver = _driver(tmp_path)
+    driver.set_window_size(1280, 800)
+    yield driver
+    driver.quit()
+
+
+def wait_until(driver, condition, timeout_s: float = 20, what: str = "condition"):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout_s, poll_frequency=0.05).until(lambda d: condition(d), message=what)
+
+
+def css(driver, selector):
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.CSS_SELECTOR, selector)
+
+
+def css_all(driver, selector):
+    from selenium.webdriver.common.by import By
+
+    return driver.find_elements(By.CSS_SELECTOR, selector)
+
+
+def open_page(browser, web_local):
+    host, port = web_local.server.bound
+    browser.get(page_url(host, port, web_local.token))  # what `serve` prints
+    wait_until(browser, lambda d: css(d, "#app").is_displayed(), what="the app to open")
+
+
+def seed(web_local, **fields) -> dict:
+    with web_local.client() as client:
+        job = client.post("/api/v1/jobs", json={**JOB, **fields}).json()
+        return wait_for_job(client, job["job_id"])
+
+
+def test_the_printed_url_opens_the_page_and_the_token_leaves_the_address_bar(browser, web_local):
+    open_page(browser, web_local)
+    assert browser.execute_script("return location.hash") == ""
+    assert web_local.token not in browser.current_url
+    assert browser.execute_script("return sessionStorage.getItem('blog-images-token')") == web_local.token
+    assert web_local.store_url in css(browser, "#store-name").text
+    # A wrong token: the login form, in words.
+    browser.execute_script("sessionStorage.setItem('blog-images-token', 'wrong-token-0000000000')")
+    browser.refresh()
+    wait_until(browser, lambda d: css(d, "#login").is_displayed(), what="the login form")
+    wait_until(browser, lambda d: "refused" in css(d, "#login-error").text, what="the refusal")
+    css(browser, "#login-token").send_keys(web_local.token)
+    css(browser, "#login-form button").click()
+    wait_until(browser, lambda d: css(d, "#app").is_displayed(), what="the app after login")
+
+
+def test_browse_to_an_image_and_see_its_metadata(browser, web_local):
+    stored = seed(web_local)
+    open_page(browser, web_local)
+    css(browser, '#posts button[data-post="53"]').click()
+    wait_until(browser, lambda d: css_all(d, '#posts button.section[data-section="1"]'), what="the sections")
+    css(browser, '#posts button.section[data-section="1"]').click()
+    name = stored["images"][0]["name"]
+    thumb = wait_until(browser, lambda d: css_all(d, f'#gallery .thumb[data-name="{name}"]'), what="the thumbnail")[0]
+    # The thumbnail loaded through the session cookie (a real WebP, decoded by the browser).
+    wait_until(browser, lambda d: d.execute_script(
+        "const i = arguments[0].querySelector('img'); return i.complete && i.naturalWidth > 0", thumb),
+        what="the thumbnail image")
+    assert browser.execute_script("return arguments[0].querySelector('img').naturalWidth", thumb) == 320
+    thumb.click()
+    wait_until(browser, lambda d: css(d, "#viewer").get_attribute("open") is not None, what="the viewer")
+    wait_until(browser, lambda d: JOB["prompt"] in css(d, "#viewer-meta").text, what="the metadata")
+    meta = css(browser, "#viewer-meta").text
+    assert "gpt-image-2" in meta and "1024×1024" in meta
+    wait_until(browser, lambda d: d.execute_script("return document.getElementById('viewer-img').naturalWidth")
+               == 1024, what="the full image")
+    # The form takes the image's settings; the form fields follow the open section.
+    css(browser, "#viewer-reuse").click()
+    assert css(browser, '#gen-form [name="prompt"]').get_attribute("value") == JOB["prompt"]
+    assert css(browser, '#gen-form [name="post_id"]').get_attribute("value") == "53"
+
+
+def test_generate_one_and_see_it_appear(browser, web_local, fake_api):
+    fake_api.set_latency(0.5)
+    open_page(browser, web_local)
+    form = {"post_id": "53", "section_id": "1", "prompt": "A red kite over the hills"}
+    for name, value in form.items():
+        css(browser, f'#gen-form [name="{name}"]').send_keys(value)
+    wait_until(browser, lambda d: "Estimated cost: ~$" in css(d, "#cost").text, what="the cost estimate")
+    css(browser, "#gen-submit").click()
+    card = wait_until(browser, lambda d: css_all(d, "#job-list .job"), what="the job card")[0]
+    wait_until(browser, lambda d: card.get_attribute("data-status") == "stored", timeout_s=40, what="stored")
+    assert len(fake_api.requests) == 1 and fake_api.requests[0].body["prompt"] == form["prompt"]
+    # It shows in the gallery of its section, marked as new.
+    fresh = wait_until(browser, lambda d: css_all(d, "#gallery .thumb.fresh"), what="the new thumbnail")[0]
+    assert "Post 53 · section 1" in css(browser, "#gallery-title").text
+    assert fresh.get_attribute("data-name").endswith(".png")
+
+
+def test_live_previews_show_while_it_runs_even_for_a_job_a_script_posted(browser, web_local, fake_api):
+    fake_api.set_latency(8)
+    open_page(browser, web_local)
+    with web_local.client() as client:
+        client.post("/api/v1/jobs", json={**JOB, "partial_images": 2})
+    preview = wait_until(browser, lambda d: css_all(d, "#job-list .job img.preview"), timeout_s=40,
+                         what="a partial preview")[0]
+    assert preview.get_attribute("src").startswith("data:image/png;base64,")
+    wait_until(browser, lambda d: css(d, "#job-list .job").get_attribute("data-status") == "stored", timeout_s=40,
+               what="stored")
+
+
+def test_errors_are_shown_in_words(browser, web_local, fake_api):
+    fake_api.enqueue(Reply.error(400, code="moderation_blocked",
+                                 message="Your request was rejected as a result of our safety system."))
+    open_page(browser, web_local)
+    for name, value in {"post_id": "53", "section_id": "1", "prompt": "something refused"}.items():
+        css(browser, f'#gen-form [name="{name}"]').send_keys(value)
+    css(browser, "#gen-submit").click()
+    card = wait_until(browser, lambda d: css_all(d, "#job-list .job"), what="the job card")[0]
+    wait_until(browser, lambda d: card.get_attribute("data-status") == "failed", timeout_s=40, what="failed")
+    assert "rejected by the content policy" in card.find_element("css selector", ".error").text
+    # Bad input is refused before anything is sent, with the core's message under the form.
+    size = css(browser, '#gen-form [name="size"]')
+    from selenium.webdriver.support.ui import Select
+
+    Select(size).select_by_value("custom")
+    css(browser, '#gen-form [name="custom_size"]').send_keys("1000x1000")
+    wait_until(browser, lambda d: "multiples of 16" in css(d, "#gen-error").text, what="the size error")
+    css(browser, "#gen-submit").click()
+    time.sleep(0.5)
+    assert len(fake_api.requests) == 1 and len(css_all(browser, "#job-list .job")) == 1
+
+
+def test_keyboard_alone(browser, web_local):
+    for index in range(3):
+        seed(web_local, prompt=f"picture {index}")
+    open_page(browser, web_local)
+    from selenium.webdriver.common.keys import Keys
+
+    body = css(browser, "body")
+    body.send_keys("g")
+    assert browser.switch_to.active_element.get_attribute("name") == "prompt"
+    css(browser, '#posts button[data-post="53"]').send_keys(Keys.ENTER)
+    section = wait_until(browser, lambda d: css_all(d, '#posts button.section[data-section="1"]'),
+                         what="the sections")[0]
+    section.send_keys(Keys.ENTER)
+    wait_until(browser, lambda d: len(css_all(d, "#gallery .thumb")) == 3, what="three thumbnails")
+    thumbs = css_all(browser, "#gallery .thumb")
+    thumbs[0].send_keys(Keys.ARROW_RIGHT)
+    assert browser.switch_to.active_element == thumbs[1]
+    thumbs[1].send_keys(Keys.END)
+    assert browser.switch_to.active_element == thumbs[2]
+    thumbs[2].send_keys(Keys.ENTER)
+    wait_until(browser, lambda d: css(d, "#viewer").get_attribute("open") is not None, what="the viewer")
+    browser.switch_to.active_element.send_keys(Keys.ESCAPE)
+    wait_until(browser, lambda d: css(d, "#viewer").get_attribute("open") is None, what="the viewer to close")
+
+
+def test_phone_width_shows_one_panel_at_a_time_without_sideways_scrolling(browser, web_local):
+    seed(web_local)
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})
+    open_page(browser, web_local)
+    assert css(browser, ".tabs").is_displayed()
+    assert css(browser, "#browse").is_displayed() and not css(browser, "#generate").is_displayed()
+    css(browser, '.tabs button[data-show="generate"]').click()
+    assert css(browser, "#generate").is_displayed() and not css(browser, "#browse").is_displayed()
+    assert browser.switch_to.active_element.get_attribute("name") == "prompt"
+    for tab in ("jobs", "browse", "generate"):
+        css(browser, f'.tabs button[data-show="{tab}"]').click()
+        assert browser.execute_script("return document.documentElement.scrollWidth") <= 390, tab
