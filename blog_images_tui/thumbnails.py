@@ -46,7 +46,7 @@ def snap_width(width: int) -> int:
 
 def make_thumbnail(data: bytes, width: int) -> bytes:
     """A WebP at most ``width`` wide (never wider than the source), aspect kept, alpha kept."""
-    from PIL import Image, ImageOps
+    from PIL import Image
 
     try:
         return _encode_thumbnail(data, width)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -71,11 +71,19 @@ def require_token_or_cookie(request: Request) -> None:
         raise Unauthorized("missing or wrong token", hint="send Authorization: Bearer TOKEN")
 
 
-def get_store(state: ServerState = Depends(server_state)) -> Store:
+StateDep = Annotated[ServerState, Depends(server_state)]
+
+
+def get_store(state: StateDep) -> Store:
     assert state.store is not None, "the store is opened at start-up"
     return state.store
 
 
-def get_hub(state: ServerState = Depends(server_state)) -> JobHub:
+def get_hub(state: StateDep) -> JobHub:
     assert state.hub is not None, "the hub starts with the server"
     return state.hub
+
+
+#: what a route declares to get the store / the job hub
+StoreDep = Annotated[Store, Depends(get_store)]
+HubDep = Annotated[JobHub, Depends(get_hub)]

@@ -14,8 +14,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from blog_images_tui.errors import (ApiRejected, AuthConfigError, BadInput, BlogImagesError, NotFound,
-                                    StoreUnusable, TemporaryFailure, error_object)
+from blog_images_tui.errors import (
+    ApiRejected,
+    AuthConfigError,
+    BadInput,
+    BlogImagesError,
+    NotFound,
+    StoreUnusable,
+    TemporaryFailure,
+    error_object,
+)
+
 
 class Unauthorized(AuthConfigError):
     """No token, or the wrong one (401). Says nothing about what exists."""

@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import Any
 
 from blog_images_tui.errors import NotFound
 from blog_images_tui.generation import ImageRequest

@@ -6,20 +6,20 @@ Ids are a JSON number or a string (``StrictInt | StrictStr``: ``true`` or
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-Id = Union[StrictInt, StrictStr]
+Id = StrictInt | StrictStr
 
 
 class ErrorBody(BaseModel):
     type: str
     code: str
     message: str
-    hint: Optional[str] = None
+    hint: str | None = None
     exit_code: int
-    recovery_path: Optional[str] = None
+    recovery_path: str | None = None
 
 
 class ErrorResponse(BaseModel):
@@ -52,7 +52,7 @@ class ImageOut(BaseModel):
     format: str
     bytes: int
     has_metadata: bool
-    modified: Optional[float] = None
+    modified: float | None = None
     file_url: str
     thumb_url: str
 
@@ -69,7 +69,7 @@ class ImageRef(BaseModel):
     post_id: Id
     section_id: Id
     name: str
-    sha256: Optional[str] = None
+    sha256: str | None = None
 
 
 class ImageDetail(BaseModel):
@@ -79,7 +79,7 @@ class ImageDetail(BaseModel):
     filename: str
     format: str
     has_metadata: bool
-    metadata: Optional[dict[str, Any]] = None
+    metadata: dict[str, Any] | None = None
     #: where the image came from, from its metadata: operation, source, references, group
     lineage: dict[str, Any] = Field(default_factory=dict)
     file_url: str
@@ -87,7 +87,7 @@ class ImageDetail(BaseModel):
 
 
 class CostOut(BaseModel):
-    usd: Optional[float] = None
+    usd: float | None = None
     basis: str
     note: str = ""
     text: str = Field(description="the cost in words, never $0 for an unknown cost")
@@ -104,17 +104,17 @@ class JobCreate(BaseModel):
 
     post_id: Id
     section_id: Id
-    prompt: Optional[str] = None
-    template: Optional[str] = None
-    vars: Optional[dict[str, Union[StrictStr, StrictInt, float]]] = None
-    filename: Optional[str] = None
-    id: Optional[StrictStr] = Field(default=None, description="explicit job id (default: a hash of the request)")
-    model: Optional[str] = None
-    size: Optional[str] = None
-    quality: Optional[str] = None
-    format: Optional[str] = None
-    background: Optional[str] = None
-    style: Optional[str] = None
+    prompt: str | None = None
+    template: str | None = None
+    vars: dict[str, StrictStr | StrictInt | float] | None = None
+    filename: str | None = None
+    id: StrictStr | None = Field(default=None, description="explicit job id (default: a hash of the request)")
+    model: str | None = None
+    size: str | None = None
+    quality: str | None = None
+    format: str | None = None
+    background: str | None = None
+    style: str | None = None
     partial_images: int = Field(default=2, ge=0, le=3, description="streamed previews (models that stream)")
 
 
@@ -123,7 +123,7 @@ class StoredRef(BaseModel):
     section_id: Id
     name: str
     image_path: str
-    metadata_path: Optional[str] = None
+    metadata_path: str | None = None
     file_url: str
     thumb_url: str
 
@@ -136,18 +136,18 @@ class JobOut(BaseModel):
     section_id: Id
     prompt: str
     model: str
-    size: Optional[str] = None
-    quality: Optional[str] = None
+    size: str | None = None
+    quality: str | None = None
     format: str
-    filename: Optional[str] = None
+    filename: str | None = None
     submitted_at: float
     elapsed_s: float
-    estimated_cost: Optional[CostOut] = None
-    cost_usd: Optional[float] = None
+    estimated_cost: CostOut | None = None
+    cost_usd: float | None = None
     images: list[StoredRef] = Field(default_factory=list)
-    existing: Optional[str] = Field(default=None, description="skipped: the image already stored for this job")
+    existing: str | None = Field(default=None, description="skipped: the image already stored for this job")
     warnings: list[str] = Field(default_factory=list)
-    error: Optional[ErrorBody] = None
+    error: ErrorBody | None = None
     events: int = Field(description="events so far (GET .../events replays them)")
 
 
@@ -166,16 +166,16 @@ class ModelOut(BaseModel):
     styles: list[str]
     takes_background: bool
     can_stream: bool
-    retired_on: Optional[str] = None
-    replacement: Optional[str] = None
+    retired_on: str | None = None
+    replacement: str | None = None
 
 
 class Defaults(BaseModel):
     model: str
-    size: Optional[str] = None
-    quality: Optional[str] = None
-    format: Optional[str] = None
-    background: Optional[str] = None
+    size: str | None = None
+    quality: str | None = None
+    format: str | None = None
+    background: str | None = None
 
 
 class ModelList(BaseModel):

@@ -17,7 +17,7 @@ import pytest
 
 from blog_images_tui.generation import ClientSettings
 from blog_images_tui.secrets import ApiKey
-from tests.support import TEST_KEY
+from tests.support import TEST_KEY, wait_until
 
 TOKEN = "web-test-token-0123456789"
 
@@ -58,11 +58,9 @@ def start_server(store_url: str, *, base_url: str | None, tmp_path: Path, api_ke
     server = build_server(serve)
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while server.bound is None:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the web server did not start")
-        time.sleep(0.02)
+    wait_until(lambda: server.bound or not thread.is_alive(), timeout=30, what="the web server to start")
+    if server.bound is None:
+        raise RuntimeError("the web server did not start")
     host, port = server.bound
     return RunningServer(server, thread, f"http://127.0.0.1:{port}", token, store_url)
 
@@ -89,20 +87,22 @@ def web_local(local_store_url, fake_api, tmp_path):
 
 
 def wait_for_job(client: httpx.Client, job_id: str, timeout_s: float = 30) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    """The job once it has finished (stored, skipped, failed or cancelled)."""
+    def finished():
         job = client.get(f"/api/v1/jobs/{job_id}").json()
-        if job["status"] not in ("queued", "running"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} still {job['status']} after {timeout_s} s")
+        return job if job["status"] not in ("queued", "running") else None
+
+    return wait_until(finished, timeout=timeout_s, what=f"job {job_id} to finish")
 
 
-def read_events(client: httpx.Client, job_id: str, **kw) -> list[tuple[str, str, dict]]:
-    """Every (id, event, data) of a job's event stream, until the server ends it."""
+def read_events(client: httpx.Client, job_id: str, *, into: list | None = None, **kw) -> list[tuple[str, str, dict]]:
+    """Every (id, event, data) of a job's event stream, until the server ends it.
+
+    ``into`` gets each event as it arrives (for a test that acts while the stream is open).
+    """
     import json
 
-    events, current = [], {}
+    events, current = ([] if into is None else into), {}
     with client.stream("GET", f"/api/v1/jobs/{job_id}/events", **kw) as response:
         assert response.status_code == 200, response.read()
         assert response.headers["content-type"].startswith("text/event-stream")

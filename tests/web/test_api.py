@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import io
 import json
-import time
 
 import httpx
 import pytest
 from PIL import Image
 
 from blog_images_tui.testing.fake_images_api import Reply
-from tests.support import TEST_KEY, settle
+from tests.support import TEST_KEY, settle, wait_until
 from tests.web.conftest import TOKEN, read_events, start_server, wait_for_job
 
 JOB = {"post_id": 53, "section_id": "intro", "prompt": "A lighthouse at dawn, watercolour", "size": "1024x1024",
@@ -394,26 +393,24 @@ def test_stop_within_seconds_with_an_event_stream_open(local_store_url, fake_api
     client = server.client()
     job = client.post("/api/v1/jobs", json=JOB).json()
     assert fake_api.wait_for_requests(1, timeout=20)
-    received: list[str] = []
+    received: list = []
     import threading
 
     def listen():
         try:
-            received.extend(kind for _, kind, _ in read_events(client, job["job_id"]))
+            read_events(client, job["job_id"], into=received)
         except httpx.HTTPError as error:
-            received.append(f"error: {error}")
+            received.append((None, f"error: {error}", {}))
 
     listener = threading.Thread(target=listen, daemon=True)
     listener.start()
-    deadline = time.monotonic() + 10
-    while "generating" not in json.dumps(server.state.hub.records[job["job_id"]].events) \
-            and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)  # the stream is open and waiting
+    # The stream is open, has replayed the job's events and waits for more.
+    wait_until(lambda: any(data.get("stage") == "generating" for _, _, data in received), timeout=20,
+               what="the stream to show the job generating")
     took = server.stop(timeout_s=15)
     listener.join(5)
     client.close()
     assert not server.thread.is_alive(), "the server did not stop"
     assert took < 10, f"stopping took {took:.1f} s"
-    assert not listener.is_alive() and "started" in received
+    assert not listener.is_alive() and "started" in [kind for _, kind, _ in received]
     assert server.state.hub.records[job["job_id"]].job.state.value == "cancelled"

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 
 import pytest
 
 from blog_images_tui.testing.fake_images_api import Reply
 from blog_images_tui.web.server import page_url
+from tests.support import settle
 from tests.web.conftest import wait_for_job
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -166,8 +166,8 @@ def test_errors_are_shown_in_words(browser, web_local, fake_api):
     css(browser, '#gen-form [name="custom_size"]').send_keys("1000x1000")
     wait_until(browser, lambda d: "multiples of 16" in css(d, "#gen-error").text, what="the size error")
     css(browser, "#gen-submit").click()
-    time.sleep(0.5)
-    assert len(fake_api.requests) == 1 and len(css_all(browser, "#job-list .job")) == 1
+    wait_until(browser, lambda d: "multiples of 16" in css(d, "#gen-error").text, what="the refusal of the post")
+    assert settle(fake_api) == 1 and len(css_all(browser, "#job-list .job")) == 1
 
 
 def test_keyboard_alone(browser, web_local):

@@ -14,15 +14,10 @@ import httpx
 import pytest
 
 from blog_images_tui.testing.fake_images_api import Reply
-from tests.support import TEST_KEY
+from tests.support import TEST_KEY, default_sigint, wait_until
 from tests.web.conftest import read_events
 
 URL = re.compile(r"open: (http://127\.0\.0\.1:(\d+)/)#token=(\S+)")
-
-
-def _default_sigint() -> None:
-    # A child of a backgrounded script inherits an ignored SIGINT; a user's terminal does not.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 class Serve:
@@ -31,7 +26,7 @@ class Serve:
     def __init__(self, *args: str, env: dict[str, str]) -> None:
         self.process = subprocess.Popen([sys.executable, "-m", "blog_images_tui", "serve", *args],
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                                        preexec_fn=_default_sigint)
+                                        preexec_fn=default_sigint)
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -41,15 +36,14 @@ class Serve:
             self.lines.append(line.rstrip("\n"))
 
     def wait_for(self, pattern: re.Pattern, timeout_s: float = 60) -> re.Match:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            for line in self.lines:
-                if match := pattern.search(line):
-                    return match
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise AssertionError(f"no {pattern.pattern!r} in {self.lines}; stderr: {self.stderr()}")
+        def found():
+            match = next((m for line in list(self.lines) if (m := pattern.search(line))), None)
+            return match or (self.process.poll() is not None and "exited")
+
+        match = wait_until(found, timeout=timeout_s, what=f"{pattern.pattern!r} in the output")
+        if match == "exited":
+            raise AssertionError(f"no {pattern.pattern!r} in {self.lines}; stderr: {self.stderr()}")
+        return match
 
     def stderr(self) -> str:
         if self.process.poll() is None:
@@ -98,9 +92,10 @@ def test_serve_prints_a_url_with_the_token_and_stops_in_time_with_a_stream_open(
                                                 "size": "1024x1024"}).json()
         assert fake_api.wait_for_requests(1, timeout=30)
         events: list = []
-        listener = threading.Thread(target=lambda: events.extend(read_events(client, job["job_id"])), daemon=True)
+        listener = threading.Thread(target=lambda: read_events(client, job["job_id"], into=events), daemon=True)
         listener.start()
-        time.sleep(0.5)
+        wait_until(lambda: any(data.get("stage") == "generating" for _, _, data in events), timeout=20,
+                   what="the stream to show the job generating")
         started = time.monotonic()
         serve.process.send_signal(sig)
         code = serve.process.wait(15)

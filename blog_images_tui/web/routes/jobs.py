@@ -10,8 +10,9 @@ outlives the browser that posted it.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from dataclasses import replace
-from typing import Any, AsyncIterator
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header
 from fastapi.responses import StreamingResponse
@@ -22,8 +23,8 @@ from blog_images_tui.errors import AuthConfigError, BadInput, error_object
 from blog_images_tui.generation import ImageRequest
 from blog_images_tui.ids import SLUG_PATTERN, SectionRef
 from blog_images_tui.secrets import redact
-from blog_images_tui.web.deps import ServerState, get_hub, require_token, server_state
-from blog_images_tui.web.hub import JobHub, JobRecord
+from blog_images_tui.web.deps import HubDep, ServerState, StateDep, require_token
+from blog_images_tui.web.hub import JobRecord
 from blog_images_tui.web.models import Estimate, JobCreate, JobList, JobOut
 from blog_images_tui.web.routes.store import image_urls
 
@@ -74,8 +75,8 @@ def job_json(record: JobRecord, store) -> dict[str, Any]:
 
 
 @router.post("/jobs", response_model=JobOut, status_code=202)
-async def create_job(body: JobCreate, state: ServerState = Depends(server_state),
-               hub: JobHub = Depends(get_hub)) -> dict[str, Any]:
+async def create_job(body: JobCreate, state: StateDep,
+               hub: HubDep) -> dict[str, Any]:
     """Queue a job; the same job posted again is the same job (same id), never paid twice."""
     request = plan_request(body, state)
     if state.settings.client.api_key is None:
@@ -87,7 +88,7 @@ async def create_job(body: JobCreate, state: ServerState = Depends(server_state)
 
 
 @router.post("/estimate", response_model=Estimate)
-async def estimate(body: JobCreate, state: ServerState = Depends(server_state)) -> dict[str, Any]:
+async def estimate(body: JobCreate, state: StateDep) -> dict[str, Any]:
     """What a job would cost and its id, checked like a real post; nothing is sent."""
     request = plan_request(body, state)
     return {"job_id": request.job_id, "cost": cost_json(pricing.estimate(request)),
@@ -95,7 +96,7 @@ async def estimate(body: JobCreate, state: ServerState = Depends(server_state)) 
 
 
 @router.get("/jobs", response_model=JobList)
-async def list_jobs(hub: JobHub = Depends(get_hub), state: ServerState = Depends(server_state)) -> dict[str, Any]:
+async def list_jobs(hub: HubDep, state: StateDep) -> dict[str, Any]:
     records = sorted(hub.records.values(), key=lambda record: record.submitted_at, reverse=True)
     return {"jobs": [job_json(record, state.store) for record in records]}
 
@@ -107,14 +108,14 @@ def _job_id(job_id: str) -> str:
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut)
-async def get_job(job_id: str, hub: JobHub = Depends(get_hub),
-                  state: ServerState = Depends(server_state)) -> dict[str, Any]:
+async def get_job(job_id: str, hub: HubDep,
+                  state: StateDep) -> dict[str, Any]:
     return job_json(hub.get(_job_id(job_id)), state.store)
 
 
 @router.delete("/jobs/{job_id}", response_model=JobOut)
-async def cancel_job(job_id: str, hub: JobHub = Depends(get_hub),
-                     state: ServerState = Depends(server_state)) -> dict[str, Any]:
+async def cancel_job(job_id: str, hub: HubDep,
+                     state: StateDep) -> dict[str, Any]:
     """Cancel a queued or running job; a finished one is left as it is. A paid-for image being written lands."""
     record = hub.cancel(_job_id(job_id))
     return job_json(record, state.store)
@@ -122,8 +123,8 @@ async def cancel_job(job_id: str, hub: JobHub = Depends(get_hub),
 
 @router.get("/jobs/{job_id}/events", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}}})
-async def job_events(job_id: str, hub: JobHub = Depends(get_hub),
-                     last_event_id: str | None = Header(default=None)) -> StreamingResponse:
+async def job_events(job_id: str, hub: HubDep,
+                     last_event_id: Annotated[str | None, Header()] = None) -> StreamingResponse:
     """The job's events in order (``id:`` is the event number; ``Last-Event-ID`` resumes after it),
     ending after the one that finishes the job. Partial previews carry base64 ``image``."""
     record = hub.get(_job_id(job_id))

@@ -9,14 +9,14 @@ from fastapi.responses import JSONResponse, Response
 
 from blog_images_tui import __version__
 from blog_images_tui.models import DEFAULT_MODEL, MODELS
-from blog_images_tui.web.deps import COOKIE_PATH, SESSION_COOKIE, ServerState, require_token, server_state
+from blog_images_tui.web.deps import COOKIE_PATH, SESSION_COOKIE, StateDep, require_token
 from blog_images_tui.web.models import ModelList, ServerInfo
 
 router = APIRouter(prefix="/api/v1", tags=["server"], dependencies=[Depends(require_token)])
 
 
 @router.get("/models", response_model=ModelList)
-async def list_models(state: ServerState = Depends(server_state)) -> dict[str, Any]:
+async def list_models(state: StateDep) -> dict[str, Any]:
     """The models the form offers (retired ones left out), their sizes, and the config's defaults."""
     models = []
     for spec in MODELS.values():
@@ -37,14 +37,14 @@ async def list_models(state: ServerState = Depends(server_state)) -> dict[str, A
 
 
 @router.get("/server", response_model=ServerInfo)
-async def server_info(state: ServerState = Depends(server_state)) -> dict[str, Any]:
+async def server_info(state: StateDep) -> dict[str, Any]:
     assert state.store is not None
     return {"version": __version__, "store": state.store.location, "has_api_key": state.settings.client.api_key
             is not None, "concurrency": state.settings.concurrency}
 
 
 @router.post("/session", status_code=204, response_class=Response)
-async def open_session(state: ServerState = Depends(server_state)) -> Response:
+async def open_session(state: StateDep) -> Response:
     """Set the HttpOnly, SameSite=Strict cookie that lets ``<img>`` load image bytes (and nothing else)."""
     response = Response(status_code=204)
     response.set_cookie(SESSION_COOKIE, state.session_value(), httponly=True, samesite="strict", path=COOKIE_PATH)

@@ -8,7 +8,8 @@ bytes are streamed from an open file, never read whole into memory.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response, StreamingResponse
@@ -16,10 +17,9 @@ from fastapi.responses import Response, StreamingResponse
 from blog_images_tui import layout
 from blog_images_tui.errors import NotFound
 from blog_images_tui.ids import SectionRef, parse_filename, parse_id
-from blog_images_tui.storage import Store
 from blog_images_tui.thumbnails import CONTENT_TYPE as THUMB_TYPE
 from blog_images_tui.thumbnails import MAX_WIDTH, MIN_WIDTH
-from blog_images_tui.web.deps import ServerState, get_store, require_token, require_token_or_cookie, server_state
+from blog_images_tui.web.deps import StateDep, StoreDep, require_token, require_token_or_cookie
 from blog_images_tui.web.models import ImageDetail, ImageList, ImageOut, PostList, SectionList
 
 CHUNK_BYTES = 256 * 1024
@@ -45,19 +45,19 @@ def parse_image_name(name: str) -> tuple[str, str]:
 
 
 @router.get("/posts", response_model=PostList, dependencies=[Depends(require_token)])
-def list_posts(store: Store = Depends(get_store)) -> dict[str, Any]:
+def list_posts(store: StoreDep) -> dict[str, Any]:
     return {"posts": [{"post_id": post} for post in store.list_posts()]}
 
 
 @router.get("/posts/{post}/sections", response_model=SectionList, dependencies=[Depends(require_token)])
-def list_sections(post: str, store: Store = Depends(get_store)) -> dict[str, Any]:
+def list_sections(post: str, store: StoreDep) -> dict[str, Any]:
     post_id = parse_id(post, what="post id")
     return {"post_id": post_id, "sections": [{"section_id": s} for s in store.list_sections(post_id)]}
 
 
 @router.get("/posts/{post}/sections/{section}/images", response_model=ImageList,
             dependencies=[Depends(require_token)])
-def list_images(post: str, section: str, store: Store = Depends(get_store)) -> dict[str, Any]:
+def list_images(post: str, section: str, store: StoreDep) -> dict[str, Any]:
     ref = SectionRef.parse(post, section)
     images = [ImageOut(name=entry.image_name, filename=entry.filename, format=entry.output_format,
                        bytes=entry.size_bytes, has_metadata=entry.has_metadata, modified=entry.modified,
@@ -68,7 +68,7 @@ def list_images(post: str, section: str, store: Store = Depends(get_store)) -> d
 
 @router.get("/posts/{post}/sections/{section}/images/{name}", response_model=ImageDetail,
             dependencies=[Depends(require_token)])
-def image_detail(post: str, section: str, name: str, store: Store = Depends(get_store)) -> dict[str, Any]:
+def image_detail(post: str, section: str, name: str, store: StoreDep) -> dict[str, Any]:
     ref = SectionRef.parse(post, section)
     filename, fmt = parse_image_name(name)
     try:
@@ -98,7 +98,7 @@ def _chunks(handle) -> Iterator[bytes]:
 @router.get("/posts/{post}/sections/{section}/images/{name}/file", response_class=StreamingResponse,
             dependencies=[Depends(require_token_or_cookie)],
             responses={200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}}}})
-def image_file(post: str, section: str, name: str, store: Store = Depends(get_store)) -> StreamingResponse:
+def image_file(post: str, section: str, name: str, store: StoreDep) -> StreamingResponse:
     ref = SectionRef.parse(post, section)
     _, fmt = parse_image_name(name)
     try:
@@ -115,8 +115,9 @@ def image_file(post: str, section: str, name: str, store: Store = Depends(get_st
             dependencies=[Depends(require_token_or_cookie)],
             responses={200: {"content": {THUMB_TYPE: {}}}})
 def image_thumb(post: str, section: str, name: str,
-                w: int = Query(320, ge=MIN_WIDTH, le=MAX_WIDTH, description="width in pixels (snapped up)"),
-                store: Store = Depends(get_store), state: ServerState = Depends(server_state)) -> Response:
+                store: StoreDep, state: StateDep,
+                w: Annotated[int, Query(ge=MIN_WIDTH, le=MAX_WIDTH, description="width in pixels (snapped up)")] = 320,
+                ) -> Response:
     ref = SectionRef.parse(post, section)
     parse_image_name(name)
     assert state.thumbnails is not None
