@@ -315,6 +315,8 @@ def _store_only(store: Store, query: StatsQuery, claiming: list[dict[str, Any]],
         for (section, stem), metadata in zip(unmatched, pool.map(read, unmatched), strict=True):
             if metadata is None:
                 continue
+            if metadata.get("operation", "generate") not in COUNTED_OPERATIONS:
+                continue  # an imported image: no API job made it
             job_id = metadata.get("job_id")
             if job_id and by_job.get(job_id, 0) > 0:
                 by_job[job_id] -= 1  # a kept image recovered since, or one renamed

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import pytest
 
 from backends.local import LocalBackend
-from blog_images_tui import layout, ledger, pricing
+from blog_images_tui import api, layout, ledger, pricing
 from blog_images_tui.api import client_settings
 from blog_images_tui.errors import ApiRejected
 from blog_images_tui.generation import ImageRequest
@@ -26,7 +26,7 @@ from blog_images_tui.ids import SectionRef
 from blog_images_tui.jobs import JobEngine, JobState
 from blog_images_tui.stats import StatsQuery, collect, parse_date, percentile
 from blog_images_tui.storage import Store, open_store
-from blog_images_tui.testing.fake_images_api import Reply
+from blog_images_tui.testing.fake_images_api import Reply, make_png
 from tests.support import TEST_KEY, settle
 
 SECTION = SectionRef(53, 1)
@@ -182,6 +182,11 @@ def test_images_made_elsewhere_are_counted_once_from_the_store(api_env, backend,
     legacy = {key: old[key] for key in ("post_id", "section_id", "prompt", "model", "size", "generated_at")}
     store.write_new(old_meta_path, json.dumps({**legacy, "quality": "low"}).encode(), "application/json")
 
+    # ...and an imported picture, which no API job made: not a job at all.
+    picture = tmp_path / "photo.png"
+    picture.write_bytes(make_png(64, 64))
+    api.import_image(str(picture), OTHER.post_id, OTHER.section_id, store=store, filename="photo")
+
     report = collect(store, StatsQuery())
     data = report.to_json()
     assert (data["jobs"], data["stored"], report.from_store) == (6, 6, 3)
@@ -212,8 +217,6 @@ def test_a_kept_image_recovered_later_is_not_counted_twice(api_env, local_store_
 
 
 def test_a_single_generate_leaves_its_line_with_the_job_id_in_the_metadata(api_env, memory_store_url):
-    from blog_images_tui import api
-
     stored = api.generate("a lighthouse", 7, 1, store=memory_store_url, size="1024x1024", quality="low")
     [line] = ledger_lines(open_store(memory_store_url))
     assert line["outcome"] == "stored" and line["job_id"] == stored.metadata["job_id"]
@@ -327,7 +330,6 @@ def test_stats_queries_refuse_bad_input():
 
 
 def test_publish_jobs_leave_their_lines_and_are_not_counted_as_image_jobs(api_env, local_store_url):
-    from blog_images_tui import api
     from blog_images_tui.errors import BlogImagesError
 
     store = open_store(local_store_url)
