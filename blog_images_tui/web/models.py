@@ -198,8 +198,8 @@ class ServerInfo(BaseModel):
 
 
 class StatsDuration(BaseModel):
-    median: Optional[float]
-    p95: Optional[float]
+    median: float | None
+    p95: float | None
 
 
 class StatsTally(BaseModel):
@@ -211,7 +211,7 @@ class StatsTally(BaseModel):
     failed: int
     cancelled: int
     kept: int
-    success_rate: Optional[float]
+    success_rate: float | None
     cost_usd: float
     cost_estimated_usd: float
     duration_s: StatsDuration

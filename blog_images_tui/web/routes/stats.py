@@ -13,8 +13,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from blog_images_tui.storage import Store
-from blog_images_tui.web.deps import get_store, require_token
+from blog_images_tui.web.deps import StoreDep, require_token
 from blog_images_tui.web.models import StatsOut
 
 log = logging.getLogger("blog_images.web")
@@ -29,7 +28,7 @@ def job_stats(post: str | None = Query(None, description="only this post"),
               until: str | None = Query(None, description="up to and including this day, or before this time"),
               by: Literal["post", "section", "model", "day", "outcome"] | None = Query(
                   None, description="one group per post, section, model, day (UTC) or outcome"),
-              store: Store = Depends(get_store)) -> dict[str, Any]:
+              *, store: StoreDep) -> dict[str, Any]:
     """Counts, success rate, spend (actual and estimated) and median/p95 duration of the store's jobs."""
     from blog_images_tui.stats import collect, query_from_text
 
