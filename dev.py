@@ -4,9 +4,11 @@
     python3 dev.py app [ARGS...]    # set up .venv if needed, then run blog-images (the TUI on ./static)
     python3 dev.py test [ARGS...]   # set up .venv if needed, then run the test suite
     python3 dev.py bench [ARGS...]  # set up .venv if needed, then run the benchmarks
+    python3 dev.py run FILE [ARGS...]  # run a Python file with .venv's Python (e.g. examples/*.py)
 
 Set-up creates ./.venv and installs the project with its test and bench
-extras; it runs again only when pyproject.toml changes.
+extras (the first time takes about two minutes); it runs again only when
+pyproject.toml changes.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 import venv
 from pathlib import Path
 
@@ -31,28 +34,41 @@ def ensure_venv() -> None:
         return
     if sys.version_info < (3, 11):
         sys.exit("blog-images needs Python 3.11 or newer")
+    started = time.monotonic()
     if not PYTHON.exists():
-        print("creating .venv ...", file=sys.stderr)
+        say("creating .venv (first set-up, about two minutes in all; later runs skip it) ...")
         venv.EnvBuilder(with_pip=True).create(VENV)
-    print("installing blog-images and its test dependencies into .venv ...", file=sys.stderr)
+    say("installing blog-images with its test and bench extras into .venv "
+        "(pip, quiet: a minute or two; again only when pyproject.toml changes) ...")
     subprocess.run([str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q",
                     "-e", f"{ROOT}[test,bench]"], check=True)
     STAMP.write_text(wanted + "\n")
+    say(f".venv ready in {time.monotonic() - started:.0f} s")
+
+
+def say(text: str) -> None:
+    print(f"dev.py: {text}", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("app", "test", "bench"):
+    if not argv or argv[0] not in ("app", "test", "bench", "run") or (argv[0] == "run" and len(argv) < 2):
         print(__doc__.strip(), file=sys.stderr)
         return 2
     command, rest = argv[0], argv[1:]
     ensure_venv()
-    os.chdir(ROOT)
+    if command != "run":  # a file to run is named from where you are, and works there
+        os.chdir(ROOT)
     if command == "app":
         args = [str(BIN / "blog-images"), *rest]
     elif command == "test":
         args = [str(PYTHON), "-m", "pytest", *rest]
+        say("running pytest " + (" ".join(rest) if rest else "on the whole suite (several minutes; "
+                                  "a dot per test, in parallel)") + " ...")
+    elif command == "run":
+        args = [str(PYTHON), *rest]
     else:
         args = [str(PYTHON), "-m", "bench", *rest]
+        say("running the benchmarks " + (" ".join(rest) or "at full size (about five minutes)") + " ...")
     if os.name == "nt":
         return subprocess.call(args)
     os.execv(args[0], args)

@@ -2,8 +2,10 @@
 
 Each benchmark runs in a fresh Python process (``python -m bench.<name>``),
 against the fake Images API and moto S3 in their own processes on 127.0.0.1.
-The table is printed and written between the marks in BENCHMARKS.md; the
-prose around the marks is kept.
+The table is printed and, for a full run, written between the marks in
+BENCHMARKS.md (the prose around the marks is kept). A ``--quick`` or
+``--smoke`` run writes only where ``--output`` says: its small sizes are not
+the results the tracked file reports.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from pathlib import Path
 from bench import report
 
 ROOT = Path(__file__).resolve().parent.parent
+#: the tracked results: written by full runs only
+DEFAULT_OUTPUT = ROOT / "BENCHMARKS.md"
 #: (module, part) in the order of the issue; each is one worker process.
 WORKERS = [
     ("throughput", "local"), ("throughput", "s3"), ("throughput", "original"), ("throughput", "payload"),
@@ -54,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
                       help="tiny sizes, only proves the harness runs (CI)")
     parser.add_argument("--only", metavar="NAMES", help="comma-separated: throughput, overhead, browse, startup, "
                                                          "memory (or module:part, e.g. throughput:s3)")
-    parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"), help="where to write (default: %(default)s)")
+    parser.add_argument("--output", help="where to write the table (default: BENCHMARKS.md for a full run; "
+                                         "a --quick or --smoke run writes only with --output)")
     parser.add_argument("--no-write", action="store_true", help="print the table only")
     parser.add_argument("--json", metavar="PATH", help="also write every row, with extras, as JSON")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per worker (default: %(default)s)")
@@ -93,9 +98,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{elapsed:.0f} s; load average {load_before} -> {report.load_average()}")
     block = report.markdown(rows, info, scale=scale, elapsed_s=elapsed, load_before=load_before,
                             load_after=report.load_average())
-    if not args.no_write:
-        report.write_benchmarks_md(args.output, block, TEMPLATE)
-        print(f"wrote {args.output}")
+    output = args.output or (str(DEFAULT_OUTPUT) if scale == "full" else None)
+    if args.no_write:
+        pass
+    elif output is None:
+        print(f"not written to {DEFAULT_OUTPUT.name}: a --{scale} run's sizes are not its results "
+              "(pass --output PATH to keep this table)")
+    else:
+        report.write_benchmarks_md(output, block, TEMPLATE)
+        print(f"wrote {output}")
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": info, "scale": scale, "rows": rows}, indent=2) + "\n")
     return 1 if failures else 0

@@ -1,14 +1,21 @@
 """Use blog-images from another Python program.
 
-    OPENAI_AUTH_TOKEN=sk-... python examples/generate_from_python.py 53 1 "A lighthouse at dawn"
+    OPENAI_AUTH_TOKEN=sk-... python3 dev.py run examples/generate_from_python.py 53 1 "A lighthouse at dawn"
 
-The store comes from BLOG_IMAGES_STORE (default ./static); errors carry the
-same exit codes as the CLI.
+(``dev.py run`` uses the project's .venv, where blog-images is installed; with
+that venv activated, ``python examples/generate_from_python.py ...`` is the
+same.) The store comes from BLOG_IMAGES_STORE (default ./static); errors
+carry the same exit codes as the CLI.
 """
 
 import sys
 
-from blog_images_tui import api
+USAGE = "usage: python3 dev.py run examples/generate_from_python.py POST_ID SECTION_ID PROMPT"
+
+try:
+    from blog_images_tui import api
+except ModuleNotFoundError:
+    sys.exit("blog-images is not installed for this Python.\n" + USAGE + "\n(dev.py sets up .venv on first use)")
 
 
 def main(post_id: str, section_id: str, prompt: str) -> int:
@@ -27,4 +34,7 @@ def main(post_id: str, section_id: str, prompt: str) -> int:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) != 4:
+        print(USAGE, file=sys.stderr)
+        raise SystemExit(2)
     raise SystemExit(main(*sys.argv[1:4]))

@@ -40,3 +40,15 @@ def test_bench_harness_runs_and_writes_its_table(tmp_path):
     assert text.startswith("# Benchmarks\n\nNotes kept across runs.")
     assert "<!-- bench:results:start" in text and "<!-- bench:results:end -->" in text
     assert "blog-images --help" in text
+
+
+def test_a_smoke_or_quick_run_leaves_the_tracked_benchmarks_alone(tmp_path, monkeypatch, capsys):
+    """Only a full run rewrites BENCHMARKS.md; ``--smoke``/``--quick`` write only with ``--output``."""
+    from bench import __main__ as bench_main
+
+    tracked = tmp_path / "BENCHMARKS.md"
+    tracked.write_text("# Benchmarks\n\nthe full run's results\n")
+    monkeypatch.setattr(bench_main, "DEFAULT_OUTPUT", tracked)
+    assert bench_main.main(["--smoke", "--only", "startup", "--timeout", "120"]) == 0
+    assert tracked.read_text() == "# Benchmarks\n\nthe full run's results\n"
+    assert "not written to BENCHMARKS.md" in capsys.readouterr().out
