@@ -365,3 +365,18 @@ def test_variants_of_one_request_are_one_job_in_the_ledger_and_in_the_store(api_
     assert (data["jobs"], data["stored"], report.from_store) == (2, 2, 1)  # two requests, five images
     assert data["cost_usd"] == pytest.approx(sum(m["cost_usd"] for m in stored_metadata(store, (SECTION, OTHER))),
                                              abs=1e-5)
+
+
+def test_an_edit_is_a_job_of_its_own_with_operation_edit(api_env, memory_store_url):
+    from blog_images_tui.editing import EditOptions, plan_edit
+
+    store = open_store(memory_store_url)
+    [source] = run_engine(store, [ImageRequest(prompt="a lighthouse", section=SECTION, size="1024x1024",
+                                               quality="low", filename="hero")])
+    edit = plan_edit(store, "53/1/hero", EditOptions(prompt="the same, at night", filename="night"))
+    [edited] = run_engine(store, [edit])
+    assert (source.state, edited.state) == (JobState.STORED, JobState.STORED)
+    assert [line["operation"] for line in ledger_lines(store)] == ["generate", "edit"]
+    data = collect(store, StatsQuery(by="model")).to_json()
+    assert (data["jobs"], data["stored"], collect(store, StatsQuery()).from_store) == (2, 2, 0)
+    assert sorted(group["key"] for group in data["groups"]) == sorted({"gpt-image-2", edit.model})
