@@ -124,10 +124,12 @@ def test_a_batch_with_faults_is_counted_as_the_fake_served(api_env, local_store_
 
     lines = ledger_lines(store)
     failed = [line for line in lines if line["outcome"] == "failed"]
-    assert sorted(line["error"]["exit_code"] for line in failed) == [4, 5]
+    assert sorted((line["error"]["exit_code"], line["error"]["code"]) for line in failed) == [
+        (4, "api_rejected"), (5, "temporary")]
     assert all(line["billed"] is False and line["cost_usd"] is None for line in failed)
     kept = [line for line in lines if line["outcome"] == "kept"]
-    assert len(kept) == 1 and kept[0]["error"]["exit_code"] == 7 and kept[0]["billed"] is True
+    assert len(kept) == 1 and kept[0]["billed"] is True
+    assert (kept[0]["error"]["exit_code"], kept[0]["error"]["code"]) == (7, "not_stored")
     assert {line["operation"] for line in lines} == {"generate"}
     assert all(line["n"] == 1 and line["model"] == "gpt-image-2" and line["size"] == "1024x1024" for line in lines)
 
