@@ -121,6 +121,12 @@ class S3Backend(Backend):
             except OSError:
                 pass  # no delete permission is fine: we only need to create
 
+    def list_tree(self, fs: AbstractFileSystem, path: str) -> list[str]:
+        parent, _, name = path.rpartition("/")
+        # As a prefix under the parent: one LIST without delimiter, and no HEAD + LIST more
+        # when nothing is there yet (s3fs's find of a missing folder checks whether it is a file).
+        return list(fs.find(parent, prefix=f"{name}/"))
+
     def display_path(self, fs: AbstractFileSystem, path: str) -> str:
         return f"s3://{path}"
 

@@ -27,6 +27,7 @@ DEFAULT_OUTPUT = ROOT / "BENCHMARKS.md"
 WORKERS = [
     ("throughput", "local"), ("throughput", "s3"), ("throughput", "original"), ("throughput", "payload"),
     ("overhead", ""), ("browse", ""), ("startup", ""), ("memory", ""),
+    ("ratelimit", "headers"), ("ratelimit", "no-headers"),
 ]
 TEMPLATE = """# Benchmarks
 

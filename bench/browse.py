@@ -53,20 +53,9 @@ def put_over_http(moto: MotoProcess, bucket: str, keys: list[str]) -> float:
 
 def counting(fs) -> dict[str, int]:
     """Count the S3 calls s3fs makes on this filesystem instance (bench instrumentation only)."""
-    counts: dict[str, int] = {}
-    original = fs._call_s3
+    from blog_images_tui.testing.s3_requests import count_s3_requests
 
-    async def call(method, *args, **kwargs):
-        name = method if isinstance(method, str) else getattr(method, "__name__", str(method))
-        counts[name] = counts.get(name, 0) + 1
-        answer = await original(method, *args, **kwargs)
-        if isinstance(answer, dict) and name.startswith("list_objects"):
-            returned = len(answer.get("Contents") or []) + len(answer.get("CommonPrefixes") or [])
-            counts["entries returned"] = counts.get("entries returned", 0) + returned
-        return answer
-
-    fs._call_s3 = call
-    return counts
+    return count_s3_requests(fs)
 
 
 def measure(fn, repeats: int) -> tuple[float, float]:

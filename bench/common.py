@@ -27,18 +27,21 @@ SCALES: dict[str, dict[str, Any]] = {
         "payload_n": 64, "overhead_n": 40, "browse_small_posts": 4, "browse_big_posts": 400, "browse_repeats": 15,
         "startup_runs": 10, "memory_sizes": (25, 100), "noise_bytes": 3_000_000,
         "memory_stores": ("local", "s3"), "tui_s3": True, "original_stores": ("local", "s3"),
+        "limit_n": 60, "limit_concurrency": 16,
     },
     "quick": {
         "batch_n": 32, "batch_latency": 0.5, "concurrency": 8, "warm_runs": 1, "original_n": 8,
         "payload_n": 32, "overhead_n": 15, "browse_small_posts": 4, "browse_big_posts": 100, "browse_repeats": 5,
         "startup_runs": 5, "memory_sizes": (10, 40), "noise_bytes": 3_000_000,
         "memory_stores": ("local", "s3"), "tui_s3": True, "original_stores": ("local", "s3"),
+        "limit_n": 30, "limit_concurrency": 16,
     },
     "smoke": {
         "batch_n": 4, "batch_latency": 0.05, "concurrency": 2, "warm_runs": 1, "original_n": 2,
         "payload_n": 2, "overhead_n": 2, "browse_small_posts": 1, "browse_big_posts": 2, "browse_repeats": 1,
         "startup_runs": 1, "memory_sizes": (2, 4), "noise_bytes": 200_000,
         "memory_stores": ("local",), "tui_s3": False, "original_stores": ("local",),
+        "limit_n": 4, "limit_concurrency": 2,
     },
 }
 

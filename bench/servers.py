@@ -22,15 +22,16 @@ _CTX = mp.get_context("spawn")  # no fork of a process that has threads
 # --------------------------------------------------------------------------- children
 
 
-def _api_child(conn, latency: float, noise_bytes: int | None) -> None:
-    from blog_images_tui.testing.fake_images_api import FakeImagesAPI, make_png
+def _api_child(conn, latency: float, noise_bytes: int | None, limit: tuple | None = None) -> None:
+    from blog_images_tui.testing.fake_images_api import FakeImagesAPI, RequestLimit, make_png
 
     factory = None
     if noise_bytes:
         # One precomputed image served every time (the fake caches its base64 too).
         image = make_png(1792, 1024, noise=True, target_bytes=noise_bytes)
         factory = lambda _w, _h, _fmt: image  # noqa: E731
-    fake = FakeImagesAPI(latency=latency, image_bytes_factory=factory)
+    request_limit = RequestLimit(limit[0], limit[1], headers=limit[2]) if limit else None
+    fake = FakeImagesAPI(latency=latency, image_bytes_factory=factory, request_limit=request_limit)
     fake.start()
     conn.send({"base_url": fake.base_url, "root_url": fake.root_url, "image_bytes": len(image) if factory else None})
     try:
@@ -46,7 +47,8 @@ def _api_child(conn, latency: float, noise_bytes: int | None) -> None:
                 conn.send(None)
             elif name == "stats":
                 conn.send({"requests": len(fake.requests), "file_requests": len(fake.file_requests),
-                           "max_concurrent": fake.max_concurrent})
+                           "max_concurrent": fake.max_concurrent,
+                           "rate_limited": request_limit.rejected if request_limit else 0})
             else:
                 conn.send(ValueError(f"unknown command {name!r}"))
     finally:
@@ -138,10 +140,12 @@ class ChildServer:
 
 
 class FakeAPIProcess(ChildServer):
-    """``FakeImagesAPI(latency=...)`` in a child; ``noise_bytes`` serves one ~that-size noise PNG."""
+    """``FakeImagesAPI(latency=...)`` in a child; ``noise_bytes`` serves one ~that-size noise PNG;
+    ``limit=(requests, window_s, send_headers)`` enforces a request limit (``RequestLimit``)."""
 
-    def __init__(self, latency: float = 0.0, noise_bytes: int | None = None) -> None:
-        super().__init__(_api_child, latency, noise_bytes)
+    def __init__(self, latency: float = 0.0, noise_bytes: int | None = None,
+                 limit: tuple[int, float, bool] | None = None) -> None:
+        super().__init__(_api_child, latency, noise_bytes, limit)
         self.base_url: str = self.info["base_url"]
         self.root_url: str = self.info["root_url"]
         self.image_bytes: int | None = self.info["image_bytes"]

@@ -25,6 +25,8 @@ from bench.common import Row, check, client_settings, ideal_batch_s, worker_main
 from bench.servers import FakeAPIProcess, MotoProcess
 
 TARGET = 1.15
+#: everything a runner sends to S3 per image of a 64-image batch (2 PUTs are needed)
+S3_REQUESTS_TARGET = 2.2
 
 
 def make_requests(n: int, tag: str, sections: int = 8) -> list:
@@ -154,6 +156,15 @@ def engine_rows(cfg: dict[str, Any], kind: str, noise_bytes: int | None = None) 
                                  f"{count / n:.2g} {name}" for name, count in sorted(calls.items())
                                  if name != "entries returned") if calls else ""),
                         extra={"runs_s": runs, "stalls_s": stalls, "s3_calls": calls}))
+        if calls:
+            sent = sum(count for name, count in calls.items() if name != "entries returned")
+            rows.append(Row("1 throughput", f"engine {label}: S3 requests per image (all a runner sends)",
+                            sent / n, "req/img", reference="2 PUTs needed", ratio=sent / n / 2,
+                            target=f"<= {S3_REQUESTS_TARGET}", ok=check(sent / n, S3_REQUESTS_TARGET),
+                            note=f"{sent} requests for {n} images in {len({r.section for r in make_requests(n, 'x')})} "
+                                 "sections: " + ", ".join(f"{count} {name}" for name, count in sorted(calls.items())
+                                                          if name != "entries returned"),
+                            extra={"s3_calls": calls}))
         if floor is not None:
             rows.append(Row("1 throughput", f"raw floor, {label}: http.client, {concurrency} threads, no tool", floor,
                             "s", reference=f"ideal {ideal:.2f} s", ratio=floor / ideal,

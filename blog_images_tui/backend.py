@@ -114,6 +114,14 @@ class Backend(ABC):
         Object stores have no folders to get in the way: nothing to check.
         """
 
+
+    def list_tree(self, fs: AbstractFileSystem, path: str) -> list[str]:
+        """Paths of every file under ``path``, from one walk (on object stores one paginated listing)."""
+        try:
+            return list(fs.find(path))
+        except FileNotFoundError:
+            return []
+
     # -- naming ---------------------------------------------------------------------------
     def display_path(self, fs: AbstractFileSystem, path: str) -> str:
         """What a person sees (and metadata's ``image_path`` holds) for ``path``."""

@@ -38,6 +38,8 @@ MAX_IMAGE_BYTES = 64 * 1024 * 1024
 BASE_URL_ENV = "OPENAI_BASE_URL"
 
 PartialImageCallback = Callable[[int, bytes], Awaitable[None] | None]
+#: called with the headers of every answer, success or error (rate-limit headers for pacing)
+ResponseCallback = Callable[[Any], None]
 
 
 @dataclass(frozen=True)
@@ -207,17 +209,19 @@ class ImageGenerator:
                 params["background"] = request.background
         return params
 
-    async def generate(self, request: ImageRequest, on_partial: PartialImageCallback | None = None) -> GeneratedImage:
+    async def generate(self, request: ImageRequest, on_partial: PartialImageCallback | None = None,
+                       on_response: ResponseCallback | None = None) -> GeneratedImage:
         """Generate one image for an already validated request (``n`` = 1)."""
-        return (await self.create(request, on_partial))[0]
+        return (await self.create(request, on_partial, on_response))[0]
 
-    async def create(self, request: ImageRequest,
-                     on_partial: PartialImageCallback | None = None) -> list[GeneratedImage]:
+    async def create(self, request: ImageRequest, on_partial: PartialImageCallback | None = None,
+                     on_response: ResponseCallback | None = None) -> list[GeneratedImage]:
         """Every image one validated request returns: a generation or an edit, ``n`` variants.
 
         Variants are asked without streaming (stream events carry no image
         index). An answer with fewer images than asked returns what came, each
         saying ``requested`` and ``received``; none at all is a TemporaryFailure.
+        ``on_response`` gets the headers of the API's answer, whether it is an image or an error.
         """
         params = self._params(request)
         spec = MODELS.get(request.model)
@@ -230,12 +234,14 @@ class ImageGenerator:
                  request.size, request.quality, request.output_format, request.n, stream)
         try:
             if stream:
-                b64, revised, usage, request_id = await self._generate_streaming(params, request, on_partial)
+                b64, revised, usage, request_id = await self._generate_streaming(params, request, on_partial,
+                                                                                 on_response)
                 items = [(b64, None, revised)]
             else:
                 endpoint = client.images.with_raw_response
                 call = endpoint.edit if request.edit is not None else endpoint.generate
                 raw = await call(**params)
+                _report_headers(on_response, raw)
                 request_id = raw.headers.get("x-request-id")
                 response = raw.parse()
                 if not response.data:
@@ -245,6 +251,7 @@ class ImageGenerator:
         except BlogImagesError:
             raise
         except Exception as error:
+            _report_headers(on_response, getattr(error, "response", None))
             raise translate_api_error(error) from None
         images = []
         for b64, url, revised in items:
@@ -266,9 +273,11 @@ class ImageGenerator:
                                requested=request.n, received=len(images))
                 for data, info, revised, source in images]
 
-    async def _generate_streaming(self, params, request: ImageRequest, on_partial: PartialImageCallback):
+    async def _generate_streaming(self, params, request: ImageRequest, on_partial: PartialImageCallback,
+                                  on_response: ResponseCallback | None = None):
         raw = await self.client.images.with_raw_response.generate(
             **params, stream=True, partial_images=request.partial_images)
+        _report_headers(on_response, raw)
         request_id = raw.headers.get("x-request-id")
         stream = raw.parse()
         final = None
@@ -288,6 +297,15 @@ class ImageGenerator:
             raise TemporaryFailure("the image stream ended before the image was complete")
         usage = final.usage.model_dump() if getattr(final, "usage", None) else None
         return final.b64_json, None, usage, request_id
+
+
+def _report_headers(on_response: ResponseCallback | None, response: Any) -> None:
+    headers = getattr(response, "headers", None)
+    if on_response is not None and headers is not None:
+        try:
+            on_response(headers)
+        except Exception:  # pacing must never turn an answer into a failure
+            log.exception("response listener failed")
 
 
 def _decode_b64(value: str, max_bytes: int) -> bytes:

@@ -23,7 +23,7 @@ from blog_images_tui.errors import AuthConfigError, BadInput, BlogImagesError, E
 from blog_images_tui.generation import ClientSettings, ImageGenerator, ImageRequest
 from blog_images_tui.ids import SectionRef
 from blog_images_tui.pacing import Pacing
-from blog_images_tui.service import StoredThenCancelled, create_into_store
+from blog_images_tui.service import StoredThenCancelled, create_with_retries, store_results
 from blog_images_tui.storage import Store, StoredImage
 
 log = logging.getLogger("blog_images.jobs")
@@ -165,6 +165,8 @@ class JobEngine:
         self._tasks: dict[str, asyncio.Task] = {}
         self._store_checked: asyncio.Future | None = None
         self._section_names: dict[SectionRef, asyncio.Future] = {}
+        #: sections of the jobs submitted since the engine was last idle, by post
+        self._wanted_sections: dict = {}
         #: auto filenames handed out while the section listings above are current
         self._claimed_names: set[tuple[SectionRef, str]] = set()
         self._unfinished = 0
@@ -180,6 +182,7 @@ class JobEngine:
         request = prepare_job_request(request, job_id)
         job = Job(id=request.job_id, request=request, estimated_cost=pricing.estimate(request))
         self.jobs.append(job)
+        self._wanted_sections.setdefault(request.section.post_id, set()).add(request.section)
         self._emit(job, "queued")
         self._tasks[job.id + f"#{len(self.jobs)}"] = task = asyncio.create_task(self._run(job))
         job._task = task  # type: ignore[attr-defined]
@@ -199,6 +202,7 @@ class JobEngine:
             # Listings are shared by the jobs of one wave; a long-lived engine (the TUI)
             # must not trust them once idle: images may have been added or deleted since.
             self._section_names.clear()
+            self._wanted_sections.clear()
             self._claimed_names.clear()
             # and a later submission may find the key or the quota fixed: try again.
             self._fatal = None
@@ -262,6 +266,9 @@ class JobEngine:
         # One write probe per engine, shared by every job; a failure fails them all alike.
         if self._store_checked is None:
             self._store_checked = asyncio.ensure_future(asyncio.to_thread(self.store.check_writable))
+            # The first job to pay for starts the SDK import (1-2 s) beside the probe, not after it.
+            asyncio.ensure_future(self._generator_for_run().ready()).add_done_callback(
+                lambda done: done.cancelled() or done.exception())
         checking = self._store_checked
         try:
             await asyncio.shield(checking)
@@ -273,11 +280,23 @@ class JobEngine:
             raise
 
     async def _names_in(self, section: SectionRef) -> set[str]:
-        # One listing per section per run, shared by the jobs that go there.
+        # One listing per section per run, shared by the jobs that go there and kept up to
+        # date by their writes; jobs in several sections of one post share one listing of it.
         if section not in self._section_names:
-            self._section_names[section] = asyncio.ensure_future(
-                asyncio.to_thread(lambda: set(self.store.list_raw_names(section))))
+            siblings = self._wanted_sections.get(section.post_id, set()) | {section}
+            if len(siblings) > 1:
+                post = asyncio.ensure_future(asyncio.to_thread(self.store.list_raw_names_by_section, section.post_id))
+                for sibling in siblings - set(self._section_names):
+                    self._section_names[sibling] = asyncio.ensure_future(_names_of(post, sibling))
+            else:
+                self._section_names[section] = asyncio.ensure_future(
+                    asyncio.to_thread(lambda: set(self.store.list_raw_names(section))))
         return await asyncio.shield(self._section_names[section])
+
+    def _note_stored(self, stored: StoredImage, image_name: str) -> None:
+        listing = self._section_names.get(stored.section)
+        if listing is not None and listing.done() and not listing.exception():
+            listing.result().update((image_name, layout.metadata_name(stored.filename)))
 
     async def find_stored(self, request: ImageRequest) -> str | None:
         """The metadata name of an already stored image for this job, if any."""
@@ -320,16 +339,11 @@ class JobEngine:
         suffix = request.job_id[:FILENAME_JOB_SUFFIX]
         names = await self._names_in(request.section)
         name, counter = layout.job_filename(suffix), 1
-
-        def taken(base: str) -> bool:
-            return (request.section, base) in self._claimed_names or any(
-                layout.metadata_name(variant) in names or layout.image_name(variant, request.output_format) in names
-                for variant in layout.variant_filenames(base, request.n))
-
-        while taken(name):
+        while any(self._stem_taken(request.section, variant, names)
+                  for variant in layout.variant_filenames(name, request.n)):
             counter += 1
             name = layout.job_filename(f"{counter}-{suffix}")
-        self._claimed_names.add((request.section, name))
+        self._claimed_names.add((request.section, name.lower()))
         return name
 
     @property
@@ -372,11 +386,30 @@ class JobEngine:
         elif job.estimated_cost is not None and job.estimated_cost.usd is not None:
             self.spent_usd += job.estimated_cost.usd
 
+    async def _check_name_free(self, request: ImageRequest) -> None:
+        """An explicit filename already used in the section is refused before paying (from the listing)."""
+        names = await self._names_in(request.section)
+        assert request.filename is not None
+        variants = layout.variant_filenames(request.filename, request.n)
+        for variant in variants:
+            if self._stem_taken(request.section, variant, names):
+                image = layout.image_name(variant, request.output_format)
+                raise BadInput(f"{image} already exists in {self.store.display_path(layout.raw_dir(request.section))}"
+                               ": choose another filename (nothing is overwritten)")
+        self._claimed_names.update((request.section, variant.lower()) for variant in variants)
+
+    def _stem_taken(self, section: SectionRef, filename: str, names: set[str]) -> bool:
+        """The store's rule (see :meth:`Store.stem_holders`), on the listing: a stem is one name
+        whatever its extension and case; also taken if handed out to a job of this engine."""
+        wanted = filename.lower()
+        return (section, wanted) in self._claimed_names or any(layout.stem_of(n).lower() == wanted for n in names)
+
     async def _run(self, job: Job) -> None:
         request = job.request
         sent = False
         try:
-            async with self._slots:
+            await self._slots.acquire()
+            try:
                 job.state, job.started_at = JobState.RUNNING, time.monotonic()
                 self._emit(job, "started")
                 if not self.force:
@@ -389,6 +422,8 @@ class JobEngine:
                 if request.filename is None:
                     request = replace(request, filename=await self._auto_filename(request))
                     job.request = request
+                else:
+                    await self._check_name_free(request)
 
                 def on_stage(name: str) -> None:
                     nonlocal sent
@@ -405,12 +440,20 @@ class JobEngine:
                 # first request is not sent late and bunched with the second; in a worker thread
                 # (1-2 s the first time), so the other jobs and the TUI are not frozen meanwhile.
                 await generator.ready()
-                job.results = await create_into_store(
-                    request, self.store, generator, on_stage=on_stage, on_partial=on_partial,
-                    check_store=False, pacing=self.pacing)
-                job.result = job.results[0]
-                job.state, job.stage = JobState.STORED, "stored"
-                job.cost_usd = cost_of(job.results)
+                on_stage("checking")
+                images = await create_with_retries(request, generator, self.pacing, on_partial=on_partial,
+                                                   stage=on_stage)
+            finally:
+                # The API has answered: the next job's request overlaps this one's storing.
+                self._slots.release()
+            on_stage("storing")
+            job.results = await store_results(request, self.store, images, name_checked=True)
+            job.result = job.results[0]
+            for stored in job.results:
+                self._note_stored(stored, layout.image_name(stored.filename, request.output_format))
+            on_stage("stored")
+            job.state, job.stage = JobState.STORED, "stored"
+            job.cost_usd = cost_of(job.results)
         except StoredThenCancelled as landed:
             # Cancelled while the paid-for image was being written: it was written.
             job.results, job.result, job.state, job.stage = landed.all_stored, landed.stored, JobState.STORED, "stored"
@@ -432,3 +475,7 @@ class JobEngine:
             job.finished_at = time.monotonic()
             self._settle(job, sent)
             self._emit(job, job.state.value)
+
+
+async def _names_of(post_listing: asyncio.Future, section: SectionRef) -> set[str]:
+    return (await asyncio.shield(post_listing)).get(section, set())

@@ -56,17 +56,20 @@ def check_names_free(store: Store, request: ImageRequest) -> None:
         raise NameTaken(taken[0], store.display_path(layout.raw_dir(request.section)))
 
 
-async def store_generated(request: ImageRequest, store: Store, generated) -> StoredImage:
+async def store_generated(request: ImageRequest, store: Store, generated, *,
+                          name_checked: bool = False) -> StoredImage:
     """Write a paid-for image and its metadata, or keep both for recovery."""
-    return (await store_results(request, store, [generated]))[0]
+    return (await store_results(request, store, [generated], name_checked=name_checked))[0]
 
 
-async def store_results(request: ImageRequest, store: Store, images: list) -> list[StoredImage]:
+async def store_results(request: ImageRequest, store: Store, images: list, *,
+                        name_checked: bool = False) -> list[StoredImage]:
     """Write every image one request returned (``NAME`` or ``NAME-1`` ... ``NAME-K``) with its metadata.
 
     Each one that the store refuses is kept for recovery, the others still
     land; then :class:`NotStored` says what is kept where. Storing is let
     finish even on Ctrl-C: nothing paid for is dropped half-way.
+    ``name_checked``: the caller saw the names free in a listing (see :meth:`Store.save`).
     """
     assert request.filename is not None and images
     names = layout.variant_filenames(request.filename, request.n)
@@ -85,7 +88,7 @@ async def store_results(request: ImageRequest, store: Store, images: list) -> li
         for filename, generated, metadata in plans:
             try:
                 outcomes.append(store.save(request.section, filename, request.output_format, generated.data,
-                                           metadata))
+                                           metadata, name_checked=name_checked))
             except Exception as error:  # kept for recovery below, the next image is still stored
                 outcomes.append(error)
         return outcomes
@@ -169,12 +172,13 @@ async def create_with_retries(request: ImageRequest, generator: ImageGenerator, 
     attempt = 0
     while True:
         stage("waiting" if attempt == 0 else "retrying")
-        await pacing.before_request()
+        released_at = await pacing.before_request()
         stage("generating")
         try:
-            return await generator.create(request, on_partial=on_partial)
+            return await generator.create(request, on_partial=on_partial,
+                                          on_response=lambda headers: pacing.observe(headers, released_at))
         except TemporaryFailure as error:
-            delay = pacing.retry_delay(error, attempt)
+            delay = pacing.retry_delay(error, attempt, released_at)
             if delay is None:
                 if error.retry_after and error.retry_after > MAX_RETRY_AFTER_S:
                     error.message += f" (over the {MAX_RETRY_AFTER_S:g} s we wait; not retried)"

@@ -173,6 +173,31 @@ class Store:
         """Every file name in a section's ``raw/`` folder (for repair tools)."""
         return sorted(e["name"].rsplit("/", 1)[-1] for e in self._ls(layout.raw_dir(section)) if e.get("type") == "file")
 
+    def list_raw_names_by_section(self, post_id: PostId) -> dict[SectionRef, set[str]]:
+        """The file names in every section's ``raw/`` folder of one post, from one recursive listing.
+
+        On S3 that is one LIST per 1,000 objects of the post, where listing section by
+        section costs one per section: what a batch filling several sections asks for.
+        """
+        post_id = parse_id(post_id, what="post id")
+        base = self._abs(layout.sections_dir(post_id))
+        try:
+            paths = self.backend.list_tree(self.fs, base)
+        except Exception as error:
+            raise StoreUnusable(f"cannot list {self.display_path(layout.sections_dir(post_id))}: "
+                                f"{describe_store_error(error)}") from None
+        found: dict[SectionRef, set[str]] = {}
+        for path in paths:
+            parts = path[len(base):].strip("/").split("/")
+            if len(parts) != 3 or parts[1] != "raw":
+                continue
+            try:
+                section = SectionRef(post_id, parse_id(parts[0]))
+            except BadInput:
+                continue
+            found.setdefault(section, set()).add(parts[2])
+        return found
+
     def list_files(self, relative: str) -> list[FileEntry]:
         """The files (not folders) directly in one store folder, with size and time (repair tools)."""
         entries = [FileEntry(entry["name"].rstrip("/").rsplit("/", 1)[-1], int(entry.get("size") or 0),
@@ -387,18 +412,23 @@ class Store:
         return after
 
     def save(self, section: SectionRef, filename: str, output_format: str,
-             image: bytes, metadata: dict[str, Any]) -> StoredImage:
+             image: bytes, metadata: dict[str, Any], *, name_checked: bool = False) -> StoredImage:
         """Store an image, then its metadata JSON (the completion marker).
 
         Raises ``FileExistsError`` if the stem is taken (nothing written)
         and :class:`MetadataWriteFailed` if the image landed but its metadata
-        did not (the caller keeps both for recovery).
+        did not (the caller keeps both for recovery). ``name_checked``: the
+        caller saw the stem free in a listing (the engine's, one per batch), so
+        it is not listed again and only the conditional creates guard a race.
         """
         image_rel = layout.image_path(section, filename, output_format)
         meta_rel = layout.metadata_path(section, filename)
-        holders = self.stem_holders(section, filename)
-        if holders:
-            raise FileExistsError(self.display_path(f"{layout.raw_dir(section)}/{holders[0]}"))
+        if name_checked:
+            self.backend.check_folder(self.fs, self.root, self._abs(layout.raw_dir(section)))
+        else:
+            holders = self.stem_holders(section, filename)
+            if holders:
+                raise FileExistsError(self.display_path(f"{layout.raw_dir(section)}/{holders[0]}"))
         image_display = self.create(image_rel, image, layout.CONTENT_TYPES[output_format])
         try:
             meta_display = self.create(meta_rel, encode_metadata(metadata), layout.CONTENT_TYPES["json"])

@@ -27,6 +27,10 @@ What the server answers
     body says ``response_format: "url"``), or an SSE stream when ``stream`` is
     true.
 
+    With ``request_limit=RequestLimit(limit, window_s, headers=...)`` a request over the
+    limit is answered 429 (with Retry-After) before it consumes a scripted reply, and
+    every answer carries the ``x-ratelimit-*-requests`` headers unless ``headers=False``.
+
     ``latency`` is applied to answers that carry an image (ok, url, the broken
     image variants, streams, reset_mid_body); errors, rate limits, ``hang`` and
     ``reset`` answer immediately (``Reply.delay`` adds time to anything).
@@ -95,6 +99,7 @@ __all__ = [
     "FakeImagesAPI",
     "RecordedRequest",
     "Reply",
+    "RequestLimit",
     "make_png",
     "make_jpeg",
     "make_image",
@@ -701,6 +706,63 @@ def _usage(params: _Params) -> dict:
 # --------------------------------------------------------------------------- HTTP plumbing
 
 
+# --------------------------------------------------------------------------- request limit
+
+
+def go_duration(seconds: float) -> str:
+    """A duration the way OpenAI's rate-limit headers write it: ``250ms``, ``1.5s``, ``6m0s``."""
+    if seconds < 1:
+        return f"{max(0, round(seconds * 1000))}ms"
+    minutes, rest = divmod(round(seconds, 3), 60)
+    return f"{int(minutes)}m{rest:g}s" if minutes else f"{rest:g}s"
+
+
+class RequestLimit:
+    """A request limit enforced like a token bucket: ``limit`` requests, refilled evenly over
+    ``window_s`` seconds (OpenAI enforces "600 per minute" as "10 per second" or finer).
+
+    Checked when a generation request arrives (after auth and validation); a request over
+    the limit gets a 429 with ``Retry-After`` (whole seconds, rounded up) and
+    ``retry-after-ms``. With ``headers`` every answer carries ``x-ratelimit-limit-requests``,
+    ``x-ratelimit-remaining-requests`` and ``x-ratelimit-reset-requests`` (time until the
+    bucket is full again) as they were at the request's arrival.
+    """
+
+    def __init__(self, limit: int, window_s: float = 60.0, *, headers: bool = True) -> None:
+        if limit < 1 or window_s <= 0:
+            raise ValueError("limit must be >= 1 and window_s > 0")
+        self.limit, self.window_s, self.headers = limit, float(window_s), headers
+        self.rate = limit / self.window_s  # requests refilled per second
+        self.admitted = 0
+        self.rejected = 0
+        self._tokens = float(limit)
+        self._at = time.monotonic()
+        self._lock = threading.Lock()
+
+    def admit(self) -> tuple[bool, dict[str, str]]:
+        """(admitted?, headers for the answer)."""
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.limit, self._tokens + (now - self._at) * self.rate)
+            self._at = now
+            admitted = self._tokens >= 1
+            if admitted:
+                self._tokens -= 1
+                self.admitted += 1
+            else:
+                self.rejected += 1
+            tokens = self._tokens
+        out: dict[str, str] = {}
+        if self.headers:
+            out = {"x-ratelimit-limit-requests": str(self.limit),
+                   "x-ratelimit-remaining-requests": str(int(tokens)),
+                   "x-ratelimit-reset-requests": go_duration((self.limit - tokens) / self.rate)}
+        if not admitted:
+            wait = (1 - tokens) / self.rate
+            out.update({"retry-after-ms": str(max(1, math.ceil(wait * 1000))), "Retry-After": str(math.ceil(wait))})
+        return admitted, out
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
@@ -774,6 +836,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.request_id = "req_" + secrets.token_hex(16)
         self._inflight = False
         self._headers_sent = False
+        self._limit_headers: dict[str, str] = {}
         raw = self._read_body()
         path = urlsplit(self.path).path
         if self.command == "POST" and path.rstrip("/") == GENERATIONS_PATH:
@@ -818,7 +881,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("x-request-id", self.request_id)
-        for name, value in (headers or {}).items():
+        for name, value in {**self._limit_headers, **(headers or {})}.items():
             self.send_header(name, str(value))
         self.end_headers()
         if body:
@@ -975,6 +1038,12 @@ class _Handler(BaseHTTPRequestHandler):
             except _BadRequest as exc:
                 self._send_json(400, exc.body)
                 return
+            if fake.request_limit is not None:
+                admitted, self._limit_headers = fake.request_limit.admit()
+                if not admitted:
+                    self._send_json(429, _error_body("Rate limit reached for requests", "requests",
+                                                     "rate_limit_exceeded"))
+                    return
             reply = fake._next_reply(params)
             try:
                 self._answer(reply, params)
@@ -1124,6 +1193,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header("Cache-Control", "no-cache")
         self.send_header("x-request-id", self.request_id)
+        for name, value in self._limit_headers.items():
+            self.send_header(name, value)
         self.end_headers()
         for index in range(params.partial_images):
             self._wait(step)
@@ -1172,8 +1243,11 @@ class FakeImagesAPI:
         latency: float = 0.0,
         image_bytes_factory: Callable[[int, int, str], bytes] | None = None,
         api_key: str | None = None,
+        request_limit: RequestLimit | None = None,
     ) -> None:
         self.latency = float(latency)
+        #: enforce a request limit (and send its headers or not): see :class:`RequestLimit`
+        self.request_limit = request_limit
         self.image_bytes_factory = image_bytes_factory
         self.api_key = api_key
         self.requests: list[RecordedRequest] = []
