@@ -19,6 +19,7 @@ from enum import Enum
 from typing import Callable
 
 from blog_images_tui import layout, ledger, pricing
+from blog_images_tui.claims import HeldElsewhere
 from blog_images_tui.errors import AuthConfigError, BadInput, BlogImagesError, ExitCode, Interrupted, NotStored
 from blog_images_tui.generation import ClientSettings, ImageGenerator, ImageRequest
 from blog_images_tui.ids import SectionRef
@@ -86,6 +87,8 @@ class Job:
     cost_usd: float | None = None
     #: the request reached the API: a failure after it may have been billed
     sent: bool = False
+    #: the request was sent (so may be billed) and no image was stored
+    sent_and_failed: bool = False
 
     @property
     def elapsed_s(self) -> float:
@@ -143,7 +146,7 @@ class JobEngine:
     def __init__(self, store: Store, settings: ClientSettings, *, concurrency: int = 2, rpm: float | None = None,
                  force: bool = False, on_event: Callable[[JobEvent], None] | None = None,
                  pacing: Pacing | None = None, budget_usd: float | None = None,
-                 fail_fast_on_auth: bool = True) -> None:
+                 fail_fast_on_auth: bool = True, coordinator=None) -> None:
         if concurrency < 1:
             raise BadInput("--jobs must be at least 1")
         if budget_usd is not None and budget_usd < 0:
@@ -171,6 +174,10 @@ class JobEngine:
         self._claimed_names: set[tuple[SectionRef, str]] = set()
         self._unfinished = 0
         self.jobs: list[Job] = []
+        #: with a :class:`~blog_images_tui.claims.Coordinator`, :meth:`run` claims chunks of its
+        #: jobs in the store before paying for them (many runners on one store)
+        self.coordinator = coordinator
+        self._claims = None
 
     # -- public -----------------------------------------------------------------
     @property
@@ -232,19 +239,46 @@ class JobEngine:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def run(self, requests: list[ImageRequest]) -> list[Job]:
-        """Submit all, wait for all; on cancellation cancel the rest and re-raise."""
+        """Submit all, wait for all; on cancellation cancel the rest and re-raise.
+
+        With a coordinator, the jobs are claimed chunk by chunk (see :mod:`blog_images_tui.claims`).
+        """
         jobs = [self.submit(request) for request in requests]
+        self.coordinate(jobs)
         try:
             await self.join()
         except asyncio.CancelledError:
             self.cancel_all()
             await asyncio.shield(self.join())
             raise
+        finally:
+            await asyncio.shield(self._close_claims())
         return jobs
+
+    def coordinate(self, jobs: list[Job]) -> None:
+        """Claim these just-submitted jobs chunk by chunk before paying (with a coordinator).
+
+        Call right after submitting them, before awaiting anything.
+        """
+        if self.coordinator is not None:
+            from blog_images_tui.claims import BatchClaims
+
+            self._claims = BatchClaims(self.coordinator, self, jobs)
+
+    async def _close_claims(self) -> None:
+        claims, self._claims = self._claims, None
+        if claims is not None:
+            await claims.aclose()
+
+    def forget_listings(self, sections) -> None:
+        """List these sections again next time (another runner may have written there)."""
+        for section in sections:
+            self._section_names.pop(section, None)
 
     async def aclose(self) -> None:
         self.cancel_all()
         await self.join()
+        await self._close_claims()
         if self._generator is not None:
             await self._generator.aclose()
             self._generator = None
@@ -409,6 +443,18 @@ class JobEngine:
         sent = False
         try:
             await self._slots.acquire()
+            holding = True
+
+            def give_back() -> None:
+                nonlocal holding
+                holding = False
+                self._slots.release()
+
+            async def take_again() -> None:
+                nonlocal holding
+                await self._slots.acquire()
+                holding = True
+
             try:
                 job.state, job.started_at = JobState.RUNNING, time.monotonic()
                 self._emit(job, "started")
@@ -417,9 +463,17 @@ class JobEngine:
                     if existing:
                         job.state, job.existing_name, job.stage = JobState.SKIPPED, existing, "already stored"
                         return
+                claimed_name = None
+                if self._claims is not None and self._claims.chunk_of(job) is not None:
+                    claimed_name = await self._claims.filename_for(job, give_back, take_again)
+                    if claimed_name is not None:
+                        request = replace(request, filename=claimed_name)
+                        job.request = request
                 self._check_may_start(job)
                 await self._check_store_once()
-                if request.filename is None:
+                if claimed_name is not None:
+                    pass  # named (and checked) when the claim was made
+                elif request.filename is None:
                     request = replace(request, filename=await self._auto_filename(request))
                     job.request = request
                 else:
@@ -445,7 +499,8 @@ class JobEngine:
                                                    stage=on_stage)
             finally:
                 # The API has answered: the next job's request overlaps this one's storing.
-                self._slots.release()
+                if holding:
+                    give_back()
             on_stage("storing")
             job.results = await store_results(request, self.store, images, name_checked=True)
             job.result = job.results[0]
@@ -461,6 +516,9 @@ class JobEngine:
         except asyncio.CancelledError:
             job.state, job.stage = JobState.CANCELLED, "cancelled"
             job.error = Interrupted("cancelled")
+        except HeldElsewhere:
+            job.state, job.stage = JobState.SKIPPED, "stored by another runner"
+            job.existing_name = await self.find_stored(job.request)
         except BlogImagesError as error:
             job.state, job.stage, job.error = JobState.FAILED, "failed", error
             if isinstance(error, AuthConfigError) and self.fail_fast_on_auth and self._fatal is None:
@@ -474,7 +532,11 @@ class JobEngine:
         finally:
             job.finished_at = time.monotonic()
             self._settle(job, sent)
+            # Paid for (or maybe) and not stored: the chunk's claim marks it failed.
+            job.sent_and_failed = sent and job.state in (JobState.FAILED, JobState.CANCELLED)
             self._emit(job, job.state.value)
+            if self._claims is not None:
+                await self._claims.job_finished(job, sent)
 
 
 async def _names_of(post_listing: asyncio.Future, section: SectionRef) -> set[str]:

@@ -52,6 +52,13 @@ def register(subparsers, add_common) -> None:
     parser.add_argument("--dry-run", action="store_true",
                         help="validate everything, print the plan and the estimated cost, send nothing")
     parser.add_argument("--force", action="store_true", help="generate again even images already stored")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="pay again for jobs an earlier run marked failed in the store's claims")
+    parser.add_argument("--claims", choices=("auto", "on", "off"), default="auto",
+                        help="claim jobs in the store so several runners split one batch "
+                             "(auto: on for S3 stores; see docs/scaling.md)")
+    parser.add_argument("--lease", type=float, metavar="SECONDS",
+                        help="a runner silent this long (by the store's clock) loses its claims (default: 120)")
     parser.add_argument("--budget", type=float, metavar="USD",
                         help="do not start an image whose estimated cost would take the total over USD")
     parser.add_argument("--json", action="store_true", help="print one JSON result object per job (JSON Lines)")
@@ -87,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
         raise BadInput("--rpm must be positive")
     if args.budget is not None and args.budget < 0:
         raise BadInput("--budget must not be negative")
+    if args.lease is not None and args.lease <= 0:
+        raise BadInput("--lease must be positive")
     store = open_store_from_args(args)
     config = load_config(store)
     defaults = OptionDefaults(model=args.model, size=args.size, quality=args.quality,
@@ -113,7 +122,9 @@ def run(args: argparse.Namespace) -> int:
     options = BatchOptions(
         jobs=args.jobs or config.defaults.jobs or 2, rpm=args.rpm or config.defaults.rpm,
         budget_usd=args.budget if args.budget is not None else config.defaults.budget_usd,
-        force=args.force, as_json=args.json, source=args.file)
+        force=args.force, as_json=args.json, source=args.file,
+        claims=args.claims == "on" or (args.claims == "auto" and store.backend.name == "s3"),
+        lease_s=args.lease, retry_failed=args.retry_failed)
     if args.publish:
         from blog_images_tui.cli.common import publish_settings_from_args
 
@@ -144,6 +155,10 @@ class BatchOptions:
     #: with --publish: how to publish each stored image (webplan.PublishSettings)
     publish: object = None
     publish_workers: int | None = None
+    #: claim jobs in the store (many runners on one store), with this lease
+    claims: bool = False
+    lease_s: float | None = None
+    retry_failed: bool = False
 
 
 def _request_json(request) -> dict:
@@ -459,13 +474,22 @@ def run_batch(planned, store, settings, options: BatchOptions, *, reporter: Batc
             report(event)
             publishing.on_event(event)
 
+    coordinator = None
+    if options.claims:
+        from blog_images_tui.claims import DEFAULT_LEASE_S, Coordinator
+
+        coordinator = Coordinator(store, lease_s=options.lease_s or DEFAULT_LEASE_S,
+                                  retry_failed=options.retry_failed)
     engine = JobEngine(store, settings, concurrency=options.jobs, rpm=options.rpm, force=options.force,
-                       on_event=on_event, budget_usd=options.budget_usd)
+                       on_event=on_event, budget_usd=options.budget_usd, coordinator=coordinator)
 
     async def go() -> None:
         try:
+            jobs = []
             for job in planned:
-                reporter.bind(engine.submit(job.request), job)
+                jobs.append(engine.submit(job.request))
+                reporter.bind(jobs[-1], job)
+            engine.coordinate(jobs)
             await engine.join()
             if publishing is not None:
                 await publishing.finish()

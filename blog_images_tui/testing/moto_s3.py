@@ -32,6 +32,7 @@ class MotoS3:
             os.environ.setdefault(key, value)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._server.start()
+        _make_conditional_writes_atomic(self._server._server)
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
         return self
@@ -61,3 +62,23 @@ class MotoS3:
 
     def store_options(self) -> dict[str, str]:
         return {"endpoint_url": self.endpoint_url}
+
+
+def _make_conditional_writes_atomic(server) -> None:
+    """Serialise conditional requests (If-None-Match / If-Match), as S3 makes them atomic.
+
+    moto checks the condition, then acts, on threads of its own: two concurrent
+    creates of one key could both succeed, which S3 never allows (the claims of
+    many runners rely on it). Unconditional requests still run in parallel.
+    """
+    import threading
+
+    inner, lock = server.app, threading.Lock()
+
+    def app(environ, start_response):
+        if environ.get("HTTP_IF_NONE_MATCH") or environ.get("HTTP_IF_MATCH"):
+            with lock:
+                return list(inner(environ, start_response))
+        return inner(environ, start_response)
+
+    server.app = app
