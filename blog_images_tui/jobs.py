@@ -501,6 +501,8 @@ class JobEngine:
                 # The API has answered: the next job's request overlaps this one's storing.
                 if holding:
                     give_back()
+            if len(images) < request.n:
+                log.warning("asked for %d images, the API returned %d", request.n, len(images))
             on_stage("storing")
             job.results = await store_results(request, self.store, images, name_checked=True)
             job.result = job.results[0]
