@@ -140,10 +140,11 @@ class Coordinator:
                            else failed)
         if claimed and not self.is_stale(current):
             return Outcome(False, holder=current.runner)
-        if not claimed and failed and not self.retry_failed:
-            return Outcome(False, failed=failed, holder=current.runner)
-        # Stale (or only failed jobs left and asked to retry them): take it over, keeping the
-        # filenames it fixed; a job it does not name yet gets the one this runner chose.
+        if not claimed and not self.retry_failed and set(wanted) <= set(failed):
+            return Outcome(False, failed=failed, holder=current.runner)  # nothing left to do here
+        # Stale, or done with failures and jobs left to do (or failed ones to retry): take it
+        # over, keeping the filenames it fixed and (unless retrying) the failed marks; a job it
+        # does not name yet gets the filename this runner chose.
         jobs = {job: {"filename": name, "state": "claimed"} for job, name in wanted.items()}
         for job, entry in current.jobs.items():
             if job in jobs and entry.get("filename"):
@@ -158,8 +159,8 @@ class Coordinator:
         except FileNotFoundError:
             return self.claim(key, wanted)
         self.taken_over += 1
-        log.warning("took over claim %s of runner %s (heartbeat older than the %g s lease)",
-                    key, current.runner, self.lease_s)
+        log.warning("took over claim %s of runner %s (%s)", key, current.runner,
+                    f"silent for more than the {self.lease_s:g} s lease" if claimed else "done, with failed jobs")
         self.mine[key] = taken
         still_failed = {job: str(e.get("error") or "failed") for job, e in jobs.items() if e.get("state") == "failed"}
         return Outcome(True, {job: e["filename"] for job, e in jobs.items()}, still_failed)
