@@ -57,6 +57,8 @@ MIN_RATE_PER_S = 1 / 60
 #: a request waiting for the bucket to refill leaves this much later than the model says: the
 #: observed request and the next may take different times to reach the server
 ARRIVAL_MARGIN_S = 0.025
+#: headers older than this describe a bucket long refilled: forgotten (a long TUI session)
+HEADERS_FORGOTTEN_AFTER_S = 300.0
 
 _HEADER = re.compile(r"^x-ratelimit-(limit|remaining|reset)-([a-z0-9_-]+)$")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h|d)")
@@ -204,6 +206,8 @@ class Pacing:
         rate = self.learned_rate(now)
         if rate is not None:
             start = max(start, last + 1 / rate)
+        if self._bucket is not None and now - self._bucket.at > HEADERS_FORGOTTEN_AFTER_S:
+            self._bucket = None
         if self._bucket is not None:
             since = [t for t in self._releases if t > self._bucket.at]
             start = max(start, self._bucket.next_start(since))

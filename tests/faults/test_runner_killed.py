@@ -14,7 +14,7 @@ import subprocess
 
 import boto3
 
-from tests.test_faults_support import BLOG_IMAGES, Cli, cli  # noqa: F401 (fixture)
+from tests.support.faults import BLOG_IMAGES, Cli
 
 N, JOBS = 20, 4
 
