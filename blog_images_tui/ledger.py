@@ -50,6 +50,18 @@ def ledger_root() -> Path:
     return state_home() / "ledger"
 
 
+def store_id(store: Any) -> str:
+    """The store as the ledger names it, one name for every spelling of it: ``./static``,
+    ``/srv/static/`` and ``file:///srv/static`` are one store, ``s3://b/p/`` and ``s3://b/p`` too."""
+    from fsspec.implementations.local import LocalFileSystem
+
+    if isinstance(store.fs, LocalFileSystem):
+        return str(store.root)
+    protocol = store.fs.protocol
+    protocol = protocol[0] if isinstance(protocol, (tuple, list)) else protocol
+    return f"{protocol}://{str(store.root).strip('/')}"
+
+
 def store_key(location: str) -> str:
     """The file-name stem of a store's ledger: readable, and unique by a hash of the location."""
     readable = _UNSAFE.sub("-", location).strip("-.")[-48:].lstrip("-.") or "store"
@@ -126,7 +138,7 @@ def record(store: Any, request: Any, *, outcome: str, error: BaseException | Non
     try:
         paths = [item.image_path for item in results or []]
         image_path = paths[0] if paths else _intended_path(store, request, outcome)
-        return append(store.location, {
+        return append(store_id(store), {
             "operation": getattr(request, "operation", None) or "generate",
             "post_id": request.section.post_id, "section_id": request.section.section_id,
             "model": request.model, "size": request.size, "quality": request.quality,
@@ -169,7 +181,7 @@ def publish_job(store: Any, section: Any, filename: str) -> Iterator[PublishJob]
             outcome = "cancelled"
         else:
             outcome = "failed"
-        append(store.location, {
+        append(store_id(store), {
             "operation": "publish", "post_id": section.post_id, "section_id": section.section_id,
             "model": None, "size": None, "quality": None, "n": 1, "outcome": outcome,
             **_error_fields(error if outcome == "failed" else None),

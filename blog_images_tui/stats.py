@@ -223,7 +223,7 @@ class StatsReport:
 def collect(store: Store, query: StatsQuery) -> StatsReport:
     """Read the ledger and walk the store (one listing per level) into a :class:`StatsReport`."""
     damaged: list[ledger.DamagedLine] = []
-    lines = [entry for entry in ledger.read(store.location, damaged=damaged)
+    lines = [entry for entry in ledger.read(ledger.store_id(store), damaged=damaged)
              if entry.get("operation", "generate") in COUNTED_OPERATIONS
              and query.covers(entry.get("post_id"), entry.get("section_id"))]
     records = [_from_ledger(entry) for entry in lines if query.in_window(entry["time"])]

@@ -39,7 +39,7 @@ def store_metadata(root: str) -> list[dict]:
 
 
 def ledger_lines(store_url: str) -> list[dict]:
-    return [json.loads(line) for path in ledger.ledger_files(open_store(store_url).location)
+    return [json.loads(line) for path in ledger.ledger_files(ledger.store_id(open_store(store_url)))
             for line in path.read_text(encoding="utf-8").splitlines()]
 
 
@@ -125,7 +125,7 @@ def test_a_damaged_line_is_reported_with_its_number_and_the_rest_counted(cli: Cl
     run = cli.run("generate", "--prompt", "one", "--post-id", "5", "--section-id", "1", "--size", "64x64",
                   "--store", local_store_url)
     assert run.code == 0, run
-    [path] = ledger.ledger_files(open_store(local_store_url).location)
+    [path] = ledger.ledger_files(ledger.store_id(open_store(local_store_url)))
     good = path.read_text(encoding="utf-8")
     path.write_text("garbage\n" + good + "\x00\x01\n", encoding="utf-8")
     stats = cli.run("stats", "--store", local_store_url, "--json")
@@ -170,4 +170,4 @@ def test_stats_reads_an_s3_store_made_elsewhere(cli: Cli, fake_api, moto_s3, s3_
     assert [group["key"] for group in data["groups"]] == ["gpt-image-2"]
     assert data["cost_usd"] > 0 and data["cost_estimated_usd"] == 0
     assert os.listdir(tmp_path / "elsewhere")  # the batch wrote its own ledger, not ours
-    assert not ledger.ledger_files(open_store(s3_store_url).location)
+    assert not ledger.ledger_files(ledger.store_id(open_store(s3_store_url)))

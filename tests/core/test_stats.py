@@ -14,6 +14,7 @@ import statistics
 import subprocess
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -51,7 +52,7 @@ def run_engine(store, requests, *, max_retries: int = 0, concurrency: int = 1, *
 
 
 def ledger_lines(store) -> list[dict]:
-    return [json.loads(line) for path in ledger.ledger_files(store.location)
+    return [json.loads(line) for path in ledger.ledger_files(ledger.store_id(store))
             for line in path.read_text(encoding="utf-8").splitlines()]
 
 
@@ -234,7 +235,7 @@ def test_a_single_generate_leaves_its_line_with_the_job_id_in_the_metadata(api_e
 def test_a_damaged_ledger_line_is_skipped_and_reported_with_its_number(api_env, memory_store_url):
     store = open_store(memory_store_url)
     run_engine(store, requests_for(3))
-    [path] = ledger.ledger_files(store.location)
+    [path] = ledger.ledger_files(ledger.store_id(store))
     good = path.read_text(encoding="utf-8").splitlines()
     path.write_text("\n".join([good[0], "{not json", good[1], "[1, 2]", json.dumps({"outcome": "exploded"}),
                                good[2]]) + "\n" + '{"half a line', encoding="utf-8")
@@ -263,7 +264,7 @@ def test_the_key_is_never_in_the_ledger(api_env, memory_store_url):
 
     [refused] = asyncio.run(go())
     assert refused.exit_code == 3
-    text = b"".join(path.read_bytes() for path in ledger.ledger_files(store.location))
+    text = b"".join(path.read_bytes() for path in ledger.ledger_files(ledger.store_id(store)))
     assert text.count(b"\n") == 3
     assert TEST_KEY.encode() not in text and b"WRONGKEY" not in text
     assert b"picture number" not in text  # nor the prompt: the metadata has it
@@ -284,12 +285,12 @@ def test_lines_are_rotated_by_month_and_kept_per_store(memory_store_url, tmp_pat
     store, other = open_store(memory_store_url), open_store(str(tmp_path / "other"))
     request = requests_for(1)[0]
     for when in ("2026-10-31T23:59:59+00:00", "2026-11-01T00:00:00+00:00", "2026-11-30T12:00:00+00:00"):
-        assert ledger.append(store.location, {"time": when, "outcome": "failed", "post_id": 53, "section_id": 1,
+        assert ledger.append(ledger.store_id(store), {"time": when, "outcome": "failed", "post_id": 53, "section_id": 1,
                                               "billed": False})
     ledger.record(other, request, outcome="stored", error=None, duration_s=1.0, billed=True, actual_usd=0.01)
-    names = [path.name.rsplit(".", 2)[1] for path in ledger.ledger_files(store.location)]
+    names = [path.name.rsplit(".", 2)[1] for path in ledger.ledger_files(ledger.store_id(store))]
     assert names == ["2026-10", "2026-11"]
-    assert len(ledger.ledger_files(other.location)) == 1
+    assert len(ledger.ledger_files(ledger.store_id(other))) == 1
     november = collect(store, StatsQuery(since=parse_date("2026-11-01"),
                                          until=parse_date("2026-11-30", end=True))).to_json()
     assert november["jobs"] == 2
@@ -301,7 +302,7 @@ def test_lines_are_rotated_by_month_and_kept_per_store(memory_store_url, tmp_pat
 
 
 def test_appends_from_concurrent_processes_never_interleave(memory_store_url, tmp_path):
-    location = open_store(memory_store_url).location
+    location = ledger.store_id(open_store(memory_store_url))
     writer = ("import sys\nfrom blog_images_tui import ledger\n"
               "for i in range(300):\n"
               "    ledger.append(sys.argv[1], {'outcome': 'stored', 'post_id': int(sys.argv[2]), 'section_id': i,"
@@ -382,3 +383,13 @@ def test_an_edit_is_a_job_of_its_own_with_operation_edit(api_env, memory_store_u
     data = collect(store, StatsQuery(by="model")).to_json()
     assert (data["jobs"], data["stored"], collect(store, StatsQuery()).from_store) == (2, 2, 0)
     assert sorted(group["key"] for group in data["groups"]) == sorted({"gpt-image-2", edit.model})
+
+
+def test_every_spelling_of_a_store_shares_its_ledger(api_env, local_store_url, monkeypatch, tmp_path):
+    run_engine(open_store(f"file://{local_store_url}"), requests_for(1))
+    monkeypatch.chdir(Path(local_store_url).parent)
+    for spelling in (local_store_url + "/", "./static", local_store_url):
+        report = collect(open_store(spelling), StatsQuery())
+        assert (report.to_json()["stored"], report.from_store) == (1, 0), spelling
+    assert len(list(ledger.ledger_root().iterdir())) == 1
+    assert ledger.store_id(open_store("s3://bucket/blog/")) == ledger.store_id(open_store("s3://bucket/blog"))
