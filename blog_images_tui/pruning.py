@@ -90,12 +90,10 @@ def plan_delete(store: Store, section: SectionRef, names: Iterable[str]) -> Dele
     return DeletePlan(section, targets, _outside(section, targets, dependents))
 
 
-def plan_prune(store: Store, section: SectionRef, group_id: str, keep: str) -> DeletePlan:
-    """Every other image of variant group ``group_id`` in ``section``, keeping ``keep``."""
-    present = _entries(store, section)
-    keep_stem = keep.rpartition(".")[0] if "." in keep else keep
+def group_members(store: Store, section: SectionRef, group_id: str) -> list[ImageEntry]:
+    """The images of variant group ``group_id`` in ``section``, in name order (one read per metadata)."""
     members = []
-    for entry in present.values():
+    for entry in store.list_images(section):
         if not entry.has_metadata:
             continue
         try:
@@ -104,6 +102,13 @@ def plan_prune(store: Store, section: SectionRef, group_id: str, keep: str) -> D
             continue
         if metadata.get("group_id") == group_id:
             members.append(entry)
+    return members
+
+
+def plan_prune(store: Store, section: SectionRef, group_id: str, keep: str) -> DeletePlan:
+    """Every other image of variant group ``group_id`` in ``section``, keeping ``keep``."""
+    keep_stem = keep.rpartition(".")[0] if "." in keep else keep
+    members = group_members(store, section, group_id)
     if not members:
         raise BadInput(f"no variants of group {group_id!r} in {store.display_path(layout.raw_dir(section))}")
     if keep_stem not in {entry.filename for entry in members}:

@@ -91,6 +91,15 @@ class BlogImagesApp(App[None]):
         # Each press of "Generate" is a new job, even with the same prompt (unlike a batch re-run).
         return uuid.uuid4().hex[:16]
 
+    @property
+    def thumbnails(self):
+        """The local thumbnail cache (shared with the web server's), made on first use."""
+        if getattr(self, "_thumbnails", None) is None:
+            from blog_images_tui.thumbnails import ThumbnailCache
+
+            self._thumbnails = ThumbnailCache()
+        return self._thumbnails
+
     def remember_store(self, url: str) -> None:
         if url in self.recent_stores:
             self.recent_stores.remove(url)

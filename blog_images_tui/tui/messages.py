@@ -135,3 +135,19 @@ class ErrorReported(Message):
     """An error from a worker that only needs a notification."""
 
     error: BlogImagesError
+
+
+@dataclass
+class EditPlanned(Message):
+    """An edit the core read and checked (source, references, mask) in a worker: ready for a job."""
+
+    store: Store
+    request: Any
+
+
+@dataclass
+class SourceFound(Message):
+    """The image another one was edited from, found in its section (for the lineage jump)."""
+
+    store: Store
+    entry: ImageEntry

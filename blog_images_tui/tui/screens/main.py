@@ -29,8 +29,9 @@ from blog_images_tui.secrets import redact
 from blog_images_tui.service import check_names_free
 from blog_images_tui.storage import ImageEntry, Store, error_summary, open_store
 from blog_images_tui.tui.dialogs import ConfirmDialog, StoreUrlDialog
-from blog_images_tui.tui.messages import (ConfigLoaded, ErrorReported, ImageDeleted, ImageLoadFailed, JobChanged,
-                                          PartialDecoded, RecoveriesCounted, StoreOpened, StoreOpenFailed)
+from blog_images_tui.tui.messages import (ConfigLoaded, EditPlanned, ErrorReported, ImageDeleted, ImageLoadFailed,
+                                          JobChanged, PartialDecoded, RecoveriesCounted, SourceFound, StoreOpened,
+                                          StoreOpenFailed)
 from blog_images_tui.tui.jobs_controller import JobsController, may_have_been_billed
 from blog_images_tui.tui.opener import open_local_file
 from blog_images_tui.tui.widgets.generate_form import GenerateForm
@@ -61,6 +62,10 @@ class MainScreen(Screen):
         Binding("c", "copy_path", "Copy", id="copy-path"),
         Binding("o", "open_image", "Open", id="open-image"),
         Binding("d", "delete_image", "Delete", id="delete-image"),
+        # Edits, variants and lineage (issue 12); named in the image's details where they apply.
+        Binding("e", "edit_image", "Edit", id="edit-image", show=False),
+        Binding("v", "variants", "Variants", id="show-variants", show=False),
+        Binding("s", "source", "Source", id="jump-to-source", show=False),
         Binding("escape", "back", "Back", id="back"),
         # In the Image tab, escape just returns to the tree: not worth footer space.
         Binding("escape", "focus_tree", "Tree", show=False, id="focus-tree"),
@@ -307,11 +312,16 @@ class MainScreen(Screen):
 
     # -- image actions ----------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("reuse", "copy_path", "delete_image", "open_image"):
+        if action in ("reuse", "copy_path", "delete_image", "open_image", "edit_image", "variants", "source"):
             if self.current_image is None or self.active_tab != "image-tab":
                 return False
             if action == "open_image":
                 return self.store is not None and self.store.backend.name == "local"
+            metadata = self.panel.metadata or {}
+            if action == "variants":
+                return bool(metadata.get("group_id"))
+            if action == "source":
+                return isinstance(metadata.get("source"), dict) and "post_id" in metadata["source"]
             return True
         if action == "generate":
             return self.active_tab != "generate-tab"
@@ -339,6 +349,90 @@ class MainScreen(Screen):
         self.form.focus_prompt()
         self.notify(f"Prompt and settings of {entry.image_name} are in the form: edit, then ctrl+s",
                     timeout=4, markup=False)
+
+    # -- edits, variants, lineage -------------------------------------------------------
+    def action_edit_image(self) -> None:
+        entry = self.current_image
+        if entry is None:
+            return
+        self.form.start_edit(entry, self.panel.metadata or {})
+        self.show_tab("generate-tab")
+        self.form.focus_prompt()
+        self.notify(f"Editing {entry.image_name}: say what to change, then ctrl+s", timeout=4, markup=False)
+
+    @on(GenerateForm.EditSubmitted)
+    def _edit_submitted(self, message: GenerateForm.EditSubmitted) -> None:
+        if self.store is not None:
+            self._plan_edit(self.store, message.source, message.options)
+
+    @work(thread=True, exclusive=True, group="plan-edit", exit_on_error=False)
+    def _plan_edit(self, store: Store, source: ImageEntry, options) -> None:
+        """Read and check the edit's images (store and files: a thread), with the CLI's rules."""
+        from blog_images_tui.editing import plan_edit
+        from blog_images_tui.inputs import StoreImageRef
+
+        try:
+            request = plan_edit(store, StoreImageRef(source.section, source.image_name), options)
+        except BlogImagesError as error:
+            self.post_message(ErrorReported(error))
+            return
+        except Exception as error:  # noqa: BLE001
+            self.post_message(ErrorReported(StoreUnusable(f"cannot read {source.image_name}: {error_summary(error)}")))
+            return
+        self.post_message(EditPlanned(store, request))
+
+    @on(EditPlanned)
+    def _edit_planned(self, message: EditPlanned) -> None:
+        if message.store is self.store:
+            self._check_then_submit(message.store, message.request)
+
+    def action_variants(self) -> None:
+        from blog_images_tui.tui.screens.variants import VariantsScreen
+
+        entry, group = self.current_image, (self.panel.metadata or {}).get("group_id")
+        if entry is None or self.store is None or not group:
+            return
+
+        def closed(result) -> None:
+            if result is None:
+                return
+            kind, chosen = result
+            if kind == "kept":
+                self.notify(f"Kept {chosen.image_name}; the other variants are deleted", title="Deleted",
+                            markup=False)
+            self.tree.reload_section(chosen.section, select=chosen.image_name)
+
+        self.app.push_screen(VariantsScreen(self.store, entry, str(group), self.app.thumbnails,
+                                            self.app.config.preview), closed)
+
+    def action_source(self) -> None:
+        source = (self.panel.metadata or {}).get("source")
+        if self.store is not None and isinstance(source, dict):
+            self._find_source(self.store, source)
+
+    @work(thread=True, exclusive=True, group="find-source", exit_on_error=False)
+    def _find_source(self, store: Store, source: dict) -> None:
+        from blog_images_tui.errors import BadInput
+        from blog_images_tui.inputs import StoreImageRef, find_store_image
+        from blog_images_tui.ids import SectionRef
+
+        try:
+            ref = StoreImageRef(SectionRef.parse(source.get("post_id"), source.get("section_id")),
+                                str(source.get("name")))
+            entry = find_store_image(store, ref)
+        except BadInput as error:
+            self.post_message(ErrorReported(BadInput(f"the source is not in the store any more: {error.message}")))
+            return
+        except BlogImagesError as error:
+            self.post_message(ErrorReported(error))
+            return
+        self.post_message(SourceFound(store, entry))
+
+    @on(SourceFound)
+    def _source_found(self, message: SourceFound) -> None:
+        if message.store is self.store:
+            self.tree.reload_section(message.entry.section, select=message.entry.image_name)
+            self.tree.focus()
 
     def action_copy_path(self) -> None:
         path = self.panel.image_path
@@ -499,8 +593,14 @@ class MainScreen(Screen):
             self.panel.set_job_status(job.id, f"{job.request.section}: {stage_text(job.stage)}…")
         elif event.kind == "stored" and job.result is not None:
             name = layout.image_name(job.result.filename, job.request.output_format)
-            self.notify(f"Stored {name} in {job.request.section}\n{message.store.url}", title="Image stored",
+            stored = len(job.results) or 1
+            what = name if stored == 1 else f"{stored} variants ({name} ...)"
+            self.notify(f"Stored {what} in {job.request.section}\n{message.store.url}", title="Image stored",
                         markup=False)
+            first = job.results[0].metadata if job.results else {}
+            if first.get("received", stored) < first.get("requested", stored):
+                self.notify(f"Asked for {first['requested']} images, the API returned {first['received']}",
+                            title="Fewer images", severity="warning", markup=False)
             if message.store is self.store:
                 self._stored_images[(job.request.section, name)] = job.id
                 self.tree.reload_section(job.request.section, select=name)

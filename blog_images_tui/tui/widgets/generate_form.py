@@ -25,14 +25,17 @@ from textual.validation import ValidationResult, Validator
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
 from blog_images_tui.config import Defaults
+from blog_images_tui.editing import EditOptions
 from blog_images_tui.errors import BadInput, BlogImagesError
 from blog_images_tui.generation import ImageRequest
 from blog_images_tui.ids import PostId, SectionRef, parse_filename, parse_id
 from blog_images_tui.models import DEFAULT_MODEL, DEFAULT_SIZE, MODELS, OUTPUT_FORMATS, ModelSpec
 from blog_images_tui.pricing import CostEstimate, estimate
+from blog_images_tui.storage import ImageEntry
 from blog_images_tui.templates import PromptTemplate
 from blog_images_tui.tui.cost import cost_help, cost_text
 from blog_images_tui.tui.messages import ErrorReported
+from blog_images_tui.tui.widgets.edit_fields import EditFields
 from blog_images_tui.tui.widgets.template_picker import TemplatePicker
 
 #: Streamed previews to ask for when the model can stream.
@@ -86,6 +89,13 @@ class GenerateForm(VerticalScroll):
 
         request: ImageRequest
 
+    @dataclass
+    class EditSubmitted(Message):
+        """An edit to plan: the core reads and checks its images in a worker (store and file I/O)."""
+
+        source: ImageEntry
+        options: EditOptions
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         #: what the program last put in the post and section fields (a different value is the user's)
@@ -106,6 +116,7 @@ class GenerateForm(VerticalScroll):
         yield TemplatePicker("Prompt", id="template-picker")
         yield TextArea(id="prompt", soft_wrap=True, show_line_numbers=False, compact=True,
                        placeholder="What to draw, in words")
+        yield EditFields(id="edit-fields")
         with Horizontal(classes="form-row"):
             yield Label("Model", classes="form-label")
             yield Select([(name, name) for name in MODELS], value=DEFAULT_MODEL, allow_blank=False,
@@ -125,6 +136,10 @@ class GenerateForm(VerticalScroll):
             yield Label("File", classes="form-label")
             yield Input(id="filename", placeholder="(automatic)", compact=True,
                         validators=[CoreRule("filename", optional=True)], validate_on=["changed", "submitted"])
+        with Horizontal(classes="form-row"):
+            yield Label("Variants", classes="form-label")
+            yield Select([(str(k), k) for k in range(1, 11)], value=1, allow_blank=False, id="variants",
+                         compact=True, tooltip="images from one request, stored as NAME-1 ... NAME-K")
         with Horizontal(id="form-buttons"):
             yield Button("Generate  ctrl+s", id="generate", variant="primary", compact=True)
             yield Static("", id="cost", markup=False)
@@ -177,6 +192,48 @@ class GenerateForm(VerticalScroll):
         self._model_changed(model, size=metadata.get("size"), quality=metadata.get("quality"),
                             output_format=metadata.get("output_format"))
         self.query_one("#filename", Input).value = ""
+
+    # -- edit mode ------------------------------------------------------------
+    @property
+    def edit_fields(self) -> EditFields:
+        return self.query_one(EditFields)
+
+    def start_edit(self, entry: ImageEntry, metadata: dict[str, Any]) -> None:
+        """Edit ``entry``: its prompt and settings in the form (the result lands in its section by default)."""
+        self.reuse(entry.section, metadata)
+        model = str(metadata.get("model") or "")
+        spec = MODELS.get(model)
+        if spec is None or not spec.takes_edits or spec.retired_on:
+            self.query_one("#model", Select).value = DEFAULT_MODEL  # the core's choice for a model that cannot edit
+        self.edit_fields.start(entry)
+        self.query_one("#generate", Button).label = "Edit  ctrl+s"
+
+    def stop_edit(self) -> None:
+        self.edit_fields.stop()
+        self.query_one("#generate", Button).label = "Generate  ctrl+s"
+
+    @on(Button.Pressed, "#edit-stop")
+    def _stop_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.stop_edit()
+
+    def edit_options(self) -> EditOptions:
+        """What the form says about the edit; the core checks it when planning."""
+        post = self.query_one("#post-id", Input).value.strip()
+        section = self.query_one("#section-id", Input).value.strip()
+        size = self.query_one("#size", Select).value
+        quality = self.query_one("#quality", Select).value
+        return EditOptions(
+            prompt=self.query_one("#prompt", TextArea).text.strip(), references=self.edit_fields.references(),
+            mask=self.edit_fields.mask(), filename=self.query_one("#filename", Input).value.strip() or None,
+            section=SectionRef.parse(post, section), model=str(self.query_one("#model", Select).value),
+            size=None if size is Select.NULL else str(size),
+            quality=None if quality is Select.NULL else str(quality),
+            output_format=str(self.query_one("#format", Select).value), n=self.variants)
+
+    @property
+    def variants(self) -> int:
+        return int(self.query_one("#variants", Select).value)
 
     @on(Select.Changed, "#model")
     def _model_selected(self, event: Select.Changed) -> None:
@@ -247,7 +304,7 @@ class GenerateForm(VerticalScroll):
             prompt=self.query_one("#prompt", TextArea).text.strip(), section=_ANY_SECTION,
             model=str(model) if model is not Select.NULL else DEFAULT_MODEL,
             size=None if size is Select.NULL else str(size),
-            quality=None if quality is Select.NULL else str(quality),
+            quality=None if quality is Select.NULL else str(quality), n=self.variants,
         )
         return estimate(request)
 
@@ -258,7 +315,7 @@ class GenerateForm(VerticalScroll):
         label.tooltip = cost_help(cost)
         label.set_class(cost.usd is None, "-unknown")
 
-    @on(Select.Changed, "#size, #quality")
+    @on(Select.Changed, "#size, #quality, #variants")
     def _option_changed(self, event: Select.Changed) -> None:
         self._update_cost()
 
@@ -344,7 +401,9 @@ class GenerateForm(VerticalScroll):
             size=None if size is Select.NULL else str(size),
             quality=None if quality is Select.NULL else str(quality),
             output_format=str(output_format),
-            partial_images=PARTIAL_IMAGES if (spec is None or spec.can_stream) else 0,
+            # Variants are asked without streaming (stream events carry no image index).
+            partial_images=PARTIAL_IMAGES if (spec is None or spec.can_stream) and self.variants == 1 else 0,
+            n=self.variants,
         )
         return request.validated()
 
@@ -357,6 +416,10 @@ class GenerateForm(VerticalScroll):
             self.post_message(ErrorReported(problem))
             return
         try:
+            source = self.edit_fields.source
+            if source is not None:
+                self.post_message(self.EditSubmitted(source, self.edit_options()))
+                return
             request = self.build_request()
         except BlogImagesError as error:
             field = self._field_at_fault()

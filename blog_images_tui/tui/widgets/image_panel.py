@@ -65,6 +65,13 @@ def describe(entry: ImageEntry, metadata: dict[str, Any] | None, image_path: str
         width, height = metadata.get("width"), metadata.get("height")
         if width and height:
             table.add_row("Pixels", f"{width}x{height}, {human_bytes(int(metadata.get('bytes') or entry.size_bytes))}")
+        source = metadata.get("source")
+        if isinstance(source, dict) and "post_id" in source:
+            table.add_row("From", Text.assemble(f"{source.get('post_id')}/{source.get('section_id')}/"
+                                                f"{source.get('name')}", ("  s: go to it", "dim")))
+        if metadata.get("group_id"):
+            table.add_row("Variant", Text.assemble(f"{metadata.get('variant')} of {metadata.get('variants')}",
+                                                   ("  v: side by side", "dim")))
         if "cost_usd" in metadata:  # null means unknown, never free
             cost = metadata.get("cost_usd")
             basis = str(metadata.get("cost_basis") or "").partition(":")[0]  # its source is in the JSON
