@@ -12,7 +12,8 @@ from blog_images_tui.storage import open_store
 from blog_images_tui.testing.fake_images_api import make_png
 from blog_images_tui.tui.app import make_app
 from blog_images_tui.tui.screens.variants import VariantsScreen
-from tests.test_tui_support import fixed_metadata, highlight_image, open_section, wait_for, wipe_memory_store
+from tests.support import await_until
+from tests.support.tui import fixed_metadata, highlight_image, open_section, wipe_memory_store
 
 
 def variants_app(url: str):
@@ -36,9 +37,9 @@ def test_variants_side_by_side_at_80x24(snap_compare, tmp_path, monkeypatch):
         await open_section(pilot, "post 53", "section 1")
         await highlight_image(pilot, "cand-1.png")
         await pilot.press("v")
-        screen = await wait_for(pilot, lambda: isinstance(pilot.app.screen, VariantsScreen) and pilot.app.screen,
+        screen = await await_until(lambda: isinstance(pilot.app.screen, VariantsScreen) and pilot.app.screen,
                                 what="the variants screen")
-        await wait_for(pilot, lambda: len(screen.drawn) == 3, what="three thumbnails")
+        await await_until(lambda: len(screen.drawn) == 3, what="three thumbnails")
         await pilot.press("right")
         pilot.app.clear_notifications()
 

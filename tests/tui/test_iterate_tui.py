@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from textual.widgets import Select, TextArea
 
@@ -15,9 +13,8 @@ from blog_images_tui.storage import open_store
 from blog_images_tui.tui.app import make_app as make_real_app
 from blog_images_tui.tui.dialogs import ConfirmDialog
 from blog_images_tui.tui.screens.variants import VariantsScreen
-from tests.conftest import TEST_KEY
-from tests.test_tui_support import (highlight_image, open_section, record_notifications, seed_store, wait_for,
-                                    widget_text)
+from tests.support import TEST_KEY, await_until
+from tests.support.tui import highlight_image, open_section, record_notifications, seed_store, widget_text
 
 pytestmark = pytest.mark.asyncio
 
@@ -53,7 +50,7 @@ async def test_e_opens_the_form_in_edit_mode_and_an_edit_with_variants_lands(api
         form.query_one("#variants", Select).value = 2
         form.query_one("#size", Select).value = "1024x1024"
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: any(n["title"] == "Image stored" for n in notes), what="the edit stored")
+        await await_until(lambda: any(n["title"] == "Image stored" for n in notes), what="the edit stored")
     sent = api_env.requests[-1]
     assert sent.path.endswith("/images/edits") and sent.body["n"] == "2"
     assert sent.body["prompt"] == "The same lighthouse, at night"
@@ -76,7 +73,7 @@ async def test_a_bad_mask_in_the_form_is_refused_before_anything_is_sent(api_env
         await pilot.press("e")
         app.screen.query_one("#mask").value = str(mask)
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: any(n["severity"] == "error" for n in notes), what="the mask refused")
+        await await_until(lambda: any(n["severity"] == "error" for n in notes), what="the mask refused")
     assert "not a usable image" in next(n["message"] for n in notes if n["severity"] == "error")
     assert api_env.requests == []
 
@@ -91,9 +88,9 @@ async def test_variants_side_by_side_keep_one_and_delete_the_rest(api_env, s3_st
         await open_section(pilot, "post 53", "section 1")
         await highlight_image(pilot, "cand-1.png")
         await pilot.press("v")
-        screen = await wait_for(pilot, lambda: isinstance(app.screen, VariantsScreen) and app.screen,
+        screen = await await_until(lambda: isinstance(app.screen, VariantsScreen) and app.screen,
                                 what="the variants screen")
-        await wait_for(pilot, lambda: len(screen.drawn) == 3, what="three thumbnails")
+        await await_until(lambda: len(screen.drawn) == 3, what="three thumbnails")
         assert [tile.entry.image_name for tile in screen.tiles] == ["cand-1.png", "cand-2.png", "cand-3.png"]
         assert screen.selected.image_name == "cand-1.png"
         await pilot.press("right")
@@ -105,13 +102,13 @@ async def test_variants_side_by_side_keep_one_and_delete_the_rest(api_env, s3_st
         assert isinstance(app.screen, VariantsScreen)
         await pilot.press("k")
         await pilot.press("y")
-        await wait_for(pilot, lambda: any(n["title"] == "Deleted" for n in notes), what="the rest deleted")
+        await await_until(lambda: any(n["title"] == "Deleted" for n in notes), what="the rest deleted")
         # again: the thumbnail of the one kept comes from the cache, nothing is made twice
         await highlight_image(pilot, "cand-2.png")
         await pilot.press("v")
-        screen = await wait_for(pilot, lambda: isinstance(app.screen, VariantsScreen) and app.screen,
+        screen = await await_until(lambda: isinstance(app.screen, VariantsScreen) and app.screen,
                                 what="the variants screen again")
-        await wait_for(pilot, lambda: screen.drawn == {"cand-2.png"}, what="one thumbnail")
+        await await_until(lambda: screen.drawn == {"cand-2.png"}, what="one thumbnail")
         assert app.thumbnails.made == made
         await pilot.press("escape")
     assert [entry.filename for entry in store.list_images(SECTION)] == ["cand-2"]
@@ -129,10 +126,10 @@ async def test_an_edited_image_shows_its_source_and_s_jumps_to_it(api_env, memor
     async with app.run_test(size=SIZE) as pilot:
         await open_section(pilot, "post 53", "section 2")
         await highlight_image(pilot, "night.png")
-        details = await wait_for(pilot, lambda: "s: go to it" in widget_text(app.screen.query_one("#details"))
+        details = await await_until(lambda: "s: go to it" in widget_text(app.screen.query_one("#details"))
                                  and widget_text(app.screen.query_one("#details")), what="the source shown")
         assert "53/1/hero" in details and "s: go to it" in details
         await pilot.press("s")
         panel = app.screen.query_one("#image-panel")
-        await wait_for(pilot, lambda: panel.entry is not None and panel.entry.image_name == "hero.png"
+        await await_until(lambda: panel.entry is not None and panel.entry.image_name == "hero.png"
                        and panel.entry.section == SECTION, what="the source selected")
