@@ -79,6 +79,8 @@ class MainScreen(Screen):
         #: (section, image name) -> the job that stored it, until the tree shows it
         self._stored_images: dict[tuple, str] = {}
         self._preview_timer = None
+        #: (section, image name) the user asked to go to; shown when the tree reveals it
+        self._jump_to: tuple | None = None
         self._pending_entry: ImageEntry | None = None
         self._binding_state: tuple = ()
         #: the first store opened is the start-up one: the app itself announces waiting recoveries then
@@ -291,8 +293,14 @@ class MainScreen(Screen):
     def _revealed(self, message: StoreTree.Revealed) -> None:
         # The tree put its cursor on an image a job stored: show it if the Image panel was following
         # that job; tabs, focus and the form stay as the user left them.
-        job_id = self._stored_images.pop((message.entry.section, message.entry.image_name), None)
-        if job_id is not None and job_id == self.panel.following_job and self.store is not None:
+        key = (message.entry.section, message.entry.image_name)
+        job_id = self._stored_images.pop(key, None)
+        if key == self._jump_to and self.store is not None:
+            # ... or the user asked to go there (s: the source; a variant opened or kept).
+            self._jump_to = None
+            self.panel.load(self.store, message.entry)
+            self._sync_bindings()
+        elif job_id is not None and job_id == self.panel.following_job and self.store is not None:
             self.panel.load(self.store, message.entry)
             self._sync_bindings()
 
@@ -400,7 +408,7 @@ class MainScreen(Screen):
             if kind == "kept":
                 self.notify(f"Kept {chosen.image_name}; the other variants are deleted", title="Deleted",
                             markup=False)
-            self.tree.reload_section(chosen.section, select=chosen.image_name)
+            self._go_to(chosen)
 
         self.app.push_screen(VariantsScreen(self.store, entry, str(group), self.app.thumbnails,
                                             self.app.config.preview), closed)
@@ -431,8 +439,13 @@ class MainScreen(Screen):
     @on(SourceFound)
     def _source_found(self, message: SourceFound) -> None:
         if message.store is self.store:
-            self.tree.reload_section(message.entry.section, select=message.entry.image_name)
+            self._go_to(message.entry)
             self.tree.focus()
+
+    def _go_to(self, entry: ImageEntry) -> None:
+        """Show ``entry`` in the tree and the Image tab (a jump the user asked for)."""
+        self._jump_to = (entry.section, entry.image_name)
+        self.tree.reload_section(entry.section, select=entry.image_name)
 
     def action_copy_path(self) -> None:
         path = self.panel.image_path
