@@ -12,6 +12,7 @@ import pytest
 
 from blog_images_tui.testing.fake_images_api import Reply
 from tests.support import TEST_KEY, files_under
+from tests.support.faults import FAULT_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -132,28 +133,40 @@ def test_unusable_store_exits_6_before_paying(api_env, tmp_path):
     assert result.returncode == 6 and api_env.requests == []
 
 
-def test_store_failure_after_generation_keeps_image_and_recover_finishes(api_env, local_store_url, tmp_path):
-    # A store whose section folder cannot be created: a file sits where `raw` should be.
+def test_a_raw_folder_that_is_a_file_is_refused_before_paying(api_env, local_store_url):
+    # A file sits where `raw` should be: no image could be stored, so none is paid for.
     raw_parent = Path(local_store_url, "content/posts/53/sections/1")
     raw_parent.mkdir(parents=True)
     (raw_parent / "raw").write_text("not a folder")
     result = run_cli(*gen(local_store_url, "--filename", "hero", "--json"))
-    assert result.returncode == 7, result.stderr
-    answer = json.loads(result.stdout)
+    assert result.returncode == 6, result.stderr
+    assert json.loads(result.stdout)["error"]["exit_code"] == 6
+    assert "is a file, not a folder" in result.stderr
+    assert api_env.requests == []
+    assert (raw_parent / "raw").read_text() == "not a folder"
+
+
+def test_store_failure_after_generation_keeps_image_and_recover_finishes(cli, api_env, faulty_backend,
+                                                                         local_store_url):
+    # The store refuses the image after it was paid for (no file can be created in the section).
+    url = faulty_backend + local_store_url
+    run = cli.run(*gen(url, "--filename", "hero", "--json"), env={FAULT_ENV: "image:eacces-open"})
+    assert run.code == 7, run
+    answer = json.loads(run.stdout)
     kept = Path(answer["error"]["recovery_path"])
     kept_bytes = (kept / "hero.png").read_bytes()
     assert (kept / "hero_metadata.json").is_file()
-    assert "blog-images recover" in result.stderr
-    listed = run_cli("recover", "--list")
+    assert "blog-images recover" in run.stderr
+    listed = cli.run("recover", "--list")
     assert str(kept) in listed.stdout
-    # The user fixes the store and finishes the upload.
-    (raw_parent / "raw").unlink()
-    finished = run_cli("recover")
-    assert finished.returncode == 0, finished.stderr
+    # The store works again; the user finishes the upload without paying twice.
+    finished = cli.run("recover")
+    assert finished.code == 0, finished
     stored = Path(local_store_url, "content/posts/53/sections/1/raw/hero.png")
     assert stored.read_bytes() == kept_bytes
     assert not kept.exists()
     assert json.loads(stored.with_name("hero_metadata.json").read_text())["image_path"] == str(stored)
+    assert len(api_env.requests) == 1
 
 
 def test_ls_and_show_browse_the_store(api_env, local_store_url):
