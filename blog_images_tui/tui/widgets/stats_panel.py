@@ -18,6 +18,10 @@ from blog_images_tui.ids import PostId
 from blog_images_tui.storage import Store
 
 NO_POST = "Stats: choose a post in the tree."
+#: jobs ending close together (a batch) are counted in one read, not one read each
+SETTLE_DEBOUNCE_S = 0.5
+#: posts passed over with the arrow keys are not read
+BROWSE_DEBOUNCE_S = 0.15
 
 
 def stats_text(post_id: PostId, data: dict[str, Any], *, warnings: int = 0) -> Text:
@@ -48,6 +52,7 @@ class StatsPanel(Static):
         self._post: PostId | None = None
         self._stale = False
         self._shown = False
+        self._timer: Any = None
 
     @property
     def post_id(self) -> PostId | None:
@@ -62,12 +67,17 @@ class StatsPanel(Static):
             self.update(NO_POST)
             return
         self.update(f"Post {post_id}: reading its jobs…")
-        self._reload()
+        self._schedule(BROWSE_DEBOUNCE_S)
 
     def job_settled(self, store: Store, post_id: PostId) -> None:
         """A job ended: read again if it belongs to the post shown."""
         if store is self._store and post_id == self._post:
-            self._reload()
+            self._schedule(SETTLE_DEBOUNCE_S)
+
+    def _schedule(self, delay_s: float) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(delay_s, self._reload)
 
     def _reload(self) -> None:
         self._stale = True
