@@ -197,6 +197,9 @@ def dry_run(planned, store, options: BatchOptions) -> int:
     from blog_images_tui.generation import ClientSettings
     from blog_images_tui.jobs import JobEngine
 
+    from blog_images_tui.errors import NameTaken
+    from blog_images_tui.service import check_names_free
+
     engine = JobEngine(store, ClientSettings(api_key=None), concurrency=options.jobs)
 
     async def look() -> list[str]:
@@ -206,9 +209,11 @@ def dry_run(planned, store, options: BatchOptions) -> int:
             async with limit:
                 if not options.force and await engine.find_stored(job.request):
                     return "already stored"
-                if job.request.filename and await asyncio.to_thread(
-                        store.name_taken, job.request.section, job.request.filename, job.request.output_format):
-                    return "name taken"
+                if job.request.filename:
+                    try:  # the name, or with n > 1 any variant's NAME-i
+                        await asyncio.to_thread(check_names_free, store, job.request)
+                    except NameTaken:
+                        return "name taken"
                 return "new"
 
         return list(await asyncio.gather(*(status(job) for job in planned)))

@@ -214,3 +214,23 @@ def test_the_real_command_edits_with_a_local_reference(api_env, local_store_url,
     meta = json.loads(second.stdout)["metadata"]
     assert meta["references"][0]["name"] == "logo.png" and meta["source"]["post_id"] == 7
     assert meta["model"] == "gpt-image-2" and meta["output_format"] == "png"
+
+
+def test_dry_run_sees_a_taken_variant_name_and_counts_every_variant(capsys, api_env, local_store_url, tmp_path):
+    cli(capsys, "generate", "--prompt", "x", "--post-id", "53", "--section-id", "1", "--store", local_store_url,
+        "--filename", "boat-2", "--size", "1024x1024")
+    batch = tmp_path / "jobs.jsonl"
+    batch.write_text(json.dumps({"post_id": 53, "section_id": 1, "prompt": "a boat", "n": 2, "filename": "boat",
+                                 "size": "1024x1024", "model": "gpt-image-1.5", "quality": "low"}) + "\n"
+                     + json.dumps({"post_id": 53, "section_id": 1, "prompt": "a boat", "n": 3,
+                                   "size": "1024x1024", "model": "gpt-image-1.5", "quality": "low"}) + "\n")
+    before = len(api_env.requests)
+    code, out, err = cli(capsys, "batch", str(batch), "--dry-run", "--store", local_store_url, "--json")
+    assert code == 2 and "line 1: its filename already exists" in err
+    lines = [json.loads(line) for line in out.splitlines()]
+    plan = [row for row in lines if "status" in row]
+    assert lines[-1]["ok"] is False  # and then the one error object
+    assert [row["status"] for row in plan] == ["name taken", "new"]
+    # three low-quality 1024x1024 gpt-image-1.5 images at $0.009 each, plus the prompt's few tokens
+    assert plan[1]["estimated_cost"]["usd"] == pytest.approx(3 * 0.009, abs=0.001)
+    assert len(api_env.requests) == before

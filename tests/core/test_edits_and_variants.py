@@ -240,3 +240,27 @@ def test_the_python_api_imports_edits_and_deletes(api_env, local_store_url, tmp_
     with pytest.raises(BadInput, match="is the source of"):
         api.delete(9, 1, ["photo"], store=local_store_url)
     assert [entry.filename for entry in api.delete(9, 1, ["blue-2"], store=local_store_url)] == ["blue-2"]
+
+
+def test_variants_the_store_refuses_are_each_kept_and_recover_finishes(api_env, tmp_path, monkeypatch, capsys):
+    from blog_images_tui.cli import main
+    from blog_images_tui.errors import NotStored
+    from blog_images_tui.recovery import list_pending
+    from blog_images_tui.storage import Store
+    from tests.support.faulty_backend import FAULT_ENV, FaultyLocalBackend
+
+    root = tmp_path / "static"
+    root.mkdir()
+    store = Store(str(root), FaultyLocalBackend())
+    monkeypatch.setenv(FAULT_ENV, "metadata:eacces-link")  # every metadata write refused, the images land
+    with pytest.raises(NotStored, match="2 of 2 images generated but not stored") as caught:
+        run(api_env, store, ImageRequest(prompt="x", section=SECTION, filename="pair", n=2, size="1024x1024"))
+    assert "blog-images recover" in caught.value.hint
+    assert len(api_env.requests) == 1 and len(list_pending()) == 2
+    monkeypatch.delenv(FAULT_ENV)
+    assert main(["recover", "--store", str(root)]) == 0
+    capsys.readouterr()
+    local = open_store(str(root))
+    metas = [local.read_metadata(SECTION, name) for name in ("pair-1", "pair-2")]
+    assert [m["variant"] for m in metas] == [1, 2] and metas[0]["group_id"] == metas[1]["group_id"]
+    assert list_pending() == [] and len(api_env.requests) == 1  # recovering never asks again
