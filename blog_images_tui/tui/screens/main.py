@@ -62,10 +62,10 @@ class MainScreen(Screen):
         Binding("c", "copy_path", "Copy", id="copy-path"),
         Binding("o", "open_image", "Open", id="open-image"),
         Binding("d", "delete_image", "Delete", id="delete-image"),
-        # Edits, variants and lineage (issue 12); named in the image's details where they apply.
-        Binding("e", "edit_image", "Edit", id="edit-image", show=False),
-        Binding("v", "variants", "Variants", id="show-variants", show=False),
-        Binding("s", "source", "Source", id="jump-to-source", show=False),
+        # Edits, variants and lineage (issue 12): v and s only on images that have them.
+        Binding("e", "edit_image", "Edit", id="edit-image"),
+        Binding("v", "variants", "Variants", id="show-variants"),
+        Binding("s", "source", "Source", id="jump-to-source"),
         Binding("escape", "back", "Back", id="back"),
         # In the Image tab, escape just returns to the tree: not worth footer space.
         Binding("escape", "focus_tree", "Tree", show=False, id="focus-tree"),
