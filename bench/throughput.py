@@ -39,12 +39,16 @@ def make_requests(n: int, tag: str, sections: int = 8) -> list:
             for i in range(n)]
 
 
-async def run_engine(store, settings, requests: list, concurrency: int) -> tuple[float, dict[str, int], float]:
+async def run_engine(store, settings, requests: list, concurrency: int,
+                     claims: bool = False) -> tuple[float, dict[str, int], float]:
     """Wall seconds of ``JobEngine.run`` (engine built and closed outside the timing), and the
-    longest stall of the event loop meanwhile (what a TUI on that loop would freeze for)."""
+    longest stall of the event loop meanwhile (what a TUI on that loop would freeze for).
+    ``claims``: as ``blog-images batch`` runs on S3, claiming chunks in the store."""
+    from blog_images_tui.claims import Coordinator
     from blog_images_tui.jobs import JobEngine
 
-    engine = JobEngine(store, settings, concurrency=concurrency)
+    engine = JobEngine(store, settings, concurrency=concurrency,
+                       coordinator=Coordinator(store) if claims else None)
     longest, running = [0.0], [True]
 
     async def heartbeat() -> None:
@@ -138,6 +142,13 @@ def engine_rows(cfg: dict[str, Any], kind: str, noise_bytes: int | None = None) 
                     run_engine(store, settings, make_requests(n, f"{kind}{index}"), concurrency))
                 runs.append(elapsed)
                 stalls.append(stall)
+            claimed: dict[str, int] = {}
+            calls = dict(calls)  # the last warm run's, before the counting below adds to it
+            if kind == "s3":
+                from bench.browse import counting
+
+                claimed = counting(store.fs)  # the same batch as `blog-images batch` runs it on S3
+                asyncio.run(run_engine(store, settings, make_requests(n, f"{kind}-claims"), concurrency, claims=True))
             server = fake.stats()
             floor = raw_floor(fake.root_url, n, concurrency) if kind == "local" else None
         cold, warm = runs[0], min(runs[1:])
@@ -165,6 +176,14 @@ def engine_rows(cfg: dict[str, Any], kind: str, noise_bytes: int | None = None) 
                                  "sections: " + ", ".join(f"{count} {name}" for name, count in sorted(calls.items())
                                                           if name != "entries returned"),
                             extra={"s3_calls": calls}))
+        if claimed:
+            sent = sum(count for name, count in claimed.items() if name != "entries returned")
+            rows.append(Row("1 throughput", f"engine {label}: S3 requests per image with claims (batch's S3 default)",
+                            sent / n, "req/img", reference="2 PUTs needed", ratio=sent / n / 2,
+                            target=f"<= {S3_REQUESTS_TARGET}", ok=check(sent / n, S3_REQUESTS_TARGET),
+                            note=f"{sent} requests: " + ", ".join(f"{count} {name}" for name, count in
+                                                                sorted(claimed.items()) if name != "entries returned"),
+                            extra={"s3_calls": claimed}))
         if floor is not None:
             rows.append(Row("1 throughput", f"raw floor, {label}: http.client, {concurrency} threads, no tool", floor,
                             "s", reference=f"ideal {ideal:.2f} s", ratio=floor / ideal,

@@ -233,6 +233,11 @@ class Coordinator:
             self._heartbeat_version = None
 
 
+def _stem_in(filename: str, names: set[str]) -> bool:
+    wanted = filename.lower()
+    return any(layout.stem_of(name).lower() == wanted for name in names)
+
+
 class HeldElsewhere(Exception):
     """A job another runner stored while this one waited for its chunk (the job is skipped)."""
 
@@ -310,9 +315,16 @@ class BatchClaims:
             # got stored meanwhile (one LIST per chunk).
             self.engine.forget_listings({job.request.section for job in chunk.jobs})
             by_id = {job.id: job for job in chunk.jobs}
-            for job_id in list(outcome.filenames):
-                if job_id in by_id and await self.engine.find_stored(by_id[job_id].request):
+            for job_id, filename in list(outcome.filenames.items()):
+                job = by_id.get(job_id)
+                if job is None:
+                    continue
+                if await self.engine.find_stored(job.request):
                     del outcome.filenames[job_id]
+                elif _stem_in(filename, await self.engine._names_in(job.request.section)):
+                    # A taken-over job whose runner died between its image and its metadata:
+                    # that image stays (doctor reports it); this job gets a name of its own.
+                    outcome.filenames[job_id] = await self.engine._auto_filename(job.request)
             chunk.mine = True
             if self._heartbeat is None or self._heartbeat.done():
                 self._heartbeat = asyncio.ensure_future(self._beat())

@@ -55,8 +55,11 @@ ADMITTED_WINDOW_S = 1.0
 SPEED_UP_PER_S = 0.05
 MIN_RATE_PER_S = 1 / 60
 #: a request waiting for the bucket to refill leaves this much later than the model says: the
-#: observed request and the next may take different times to reach the server
+#: observed request and the next may take different times to reach the server. Doubled by
+#: every 429 that comes despite the headers (up to MAX_ARRIVAL_MARGIN_S); a margin costs no
+#: throughput, it only shifts every release by the same amount.
 ARRIVAL_MARGIN_S = 0.025
+MAX_ARRIVAL_MARGIN_S = 0.4
 #: headers older than this describe a bucket long refilled: forgotten (a long TUI session)
 HEADERS_FORGOTTEN_AFTER_S = 300.0
 
@@ -158,7 +161,7 @@ class _RequestBucket:
             self.at, self.limit, self.remaining = at, limit.limit, limit.remaining
             self.full_at = at + limit.reset_s if limit.reset_s is not None else None
 
-    def next_start(self, releases_since: list[float]) -> float:
+    def next_start(self, releases_since: list[float], margin_s: float = ARRIVAL_MARGIN_S) -> float:
         """The earliest time one more request finds a token, all ``releases_since`` counted."""
         rate = self.rate_lo if self.rate_lo > 0 else None
         tokens, t = self.remaining, self.at
@@ -170,7 +173,7 @@ class _RequestBucket:
         if tokens >= 1:
             return t
         if rate is not None:
-            return t + (1 - tokens) / rate + ARRIVAL_MARGIN_S
+            return t + (1 - tokens) / rate + margin_s
         # No rate known (a full bucket, or one request short of it): wait for the reset.
         return self.full_at if self.full_at is not None else t + 1.0
 
@@ -194,6 +197,7 @@ class Pacing:
         self._learned_rate: float | None = None  # from 429s, when no headers come
         self._learned_at = 0.0
         self._changed: asyncio.Event | None = None
+        self.arrival_margin_s = ARRIVAL_MARGIN_S
         self.stats = PacingStats()
 
     # -- when may the next request start -------------------------------------------
@@ -210,7 +214,7 @@ class Pacing:
             self._bucket = None
         if self._bucket is not None:
             since = [t for t in self._releases if t > self._bucket.at]
-            start = max(start, self._bucket.next_start(since))
+            start = max(start, self._bucket.next_start(since, self.arrival_margin_s))
         return start
 
     def learned_rate(self, now: float) -> float | None:
@@ -273,8 +277,13 @@ class Pacing:
     def _rate_limited(self, released_at: float | None) -> None:
         self.stats.rate_limited += 1
         self._answered = True
-        if self._bucket is not None or released_at is None:
-            return  # the headers already tell the server's state
+        if self._bucket is not None:
+            # The headers tell the server's state; a 429 despite them means requests reach the
+            # server less evenly than they leave: leave more room.
+            self.arrival_margin_s = min(MAX_ARRIVAL_MARGIN_S, self.arrival_margin_s * 2)
+            return
+        if released_at is None:
+            return
         self._rejected.append(released_at)
         window_start = released_at - ADMITTED_WINDOW_S
         admitted = (sum(1 for t in self._releases if window_start < t < released_at)

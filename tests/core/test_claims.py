@@ -125,3 +125,17 @@ def test_a_failed_job_is_marked_failed_and_not_paid_for_again_unless_asked(memor
     assert [job.state for job in retried] == [JobState.STORED, JobState.SKIPPED, JobState.SKIPPED]
     assert len(api_env.requests) == served + 1
     assert open_store(memory_store_url).list_files(CLAIMS_DIR) == []
+
+
+def test_a_job_whose_dead_runner_left_an_image_without_metadata_gets_a_name_of_its_own(memory_store_url,
+                                                                                         api_env):
+    requests = batch(CHUNK_JOBS, "orphan")
+    fixed = claim_as_dead_runner(memory_store_url, requests)
+    first = prepare_job_request(requests[0])
+    orphan = layout.image_path(first.section, fixed[first.job_id], "png")
+    open_store(memory_store_url).create(orphan, b"half a pair", "image/png")
+    jobs, coordinator = asyncio.run(run_one(memory_store_url, requests, lease_s=1.0, runner="survivor"))
+    assert [job.state for job in jobs] == [JobState.STORED] * CHUNK_JOBS
+    assert coordinator.taken_over == 1
+    assert jobs[0].request.filename != fixed[first.job_id]  # not refused by the orphan's name
+    assert open_store(memory_store_url).read_bytes(orphan) == b"half a pair"  # left for doctor, untouched

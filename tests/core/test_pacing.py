@@ -154,13 +154,16 @@ def test_without_headers_a_429_slows_to_what_the_server_admitted_then_speeds_up_
     assert pacing.stats.rate_limited == 2
 
 
-def test_a_429_with_headers_leaves_the_pace_to_the_headers():
+def test_a_429_with_headers_leaves_the_pace_to_the_headers_with_more_room():
     clock = Clock()
     pacing = Pacing(clock=clock)
     first = release(pacing, clock)
     pacing.observe(requests_headers(10, 0, "1s"), first)
-    pacing.retry_delay(rate_limited(), 0, first)
+    before = pacing.next_start(clock.now)
+    pacing.retry_delay(rate_limited(retry_after=0), 0, first)
     assert pacing.learned_rate(clock.now) is None
+    assert pacing.arrival_margin_s == pytest.approx(2 * ARRIVAL_MARGIN_S)
+    assert pacing.next_start(clock.now) == pytest.approx(before + ARRIVAL_MARGIN_S)
 
 
 def run_limited(limit: RequestLimit, tmp_path, n: int, concurrency: int):
