@@ -27,8 +27,10 @@ DEFAULT_OUTPUT = ROOT / "BENCHMARKS.md"
 WORKERS = [
     ("throughput", "local"), ("throughput", "s3"), ("throughput", "original"), ("throughput", "payload"),
     ("overhead", ""), ("browse", ""), ("startup", ""), ("memory", ""),
-    ("ratelimit", "headers"), ("ratelimit", "no-headers"),
+    ("ratelimit", "headers"), ("ratelimit", "no-headers"), ("publish", ""),
 ]
+#: modules whose rows go to a results block of their own in BENCHMARKS.md (the rest: "results")
+BLOCKS = {"publish": "publish"}
 TEMPLATE = """# Benchmarks
 
 Measured by `python -m bench` (see `bench/README.md`). The table between the
@@ -97,8 +99,6 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - started
     print(report.terminal_table(rows))
     print(f"\n{elapsed:.0f} s; load average {load_before} -> {report.load_average()}")
-    block = report.markdown(rows, info, scale=scale, elapsed_s=elapsed, load_before=load_before,
-                            load_after=report.load_average())
     output = args.output or (str(DEFAULT_OUTPUT) if scale == "full" else None)
     if args.no_write:
         pass
@@ -106,7 +106,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"not written to {DEFAULT_OUTPUT.name}: a --{scale} run's sizes are not its results "
               "(pass --output PATH to keep this table)")
     else:
-        report.write_benchmarks_md(output, block, TEMPLATE)
+        # Each block is rewritten only by a run that measured it: `--only publish` keeps the rest.
+        for name in dict.fromkeys(BLOCKS.get(module, "results") for module, _ in workers):
+            mine = [row for row in rows if BLOCKS.get(row["bench"].split()[-1], "results") == name]
+            block = report.markdown(mine, info, scale=scale, elapsed_s=elapsed, load_before=load_before,
+                                    load_after=report.load_average(), block=name)
+            report.write_benchmarks_md(output, block, TEMPLATE, block=name)
         print(f"wrote {output}")
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": info, "scale": scale, "rows": rows}, indent=2) + "\n")

@@ -10,9 +10,16 @@ from importlib import metadata
 from typing import Any
 
 LIBRARIES = ("openai", "httpx2", "httpcore2", "httpx", "pydantic", "fsspec", "s3fs", "aiobotocore", "botocore",
-             "boto3", "moto", "textual", "aiohttp")
-START_MARK = "<!-- bench:results:start (written by `python -m bench`; edit outside these marks) -->"
-END_MARK = "<!-- bench:results:end -->"
+             "boto3", "moto", "textual", "aiohttp", "pillow", "pyvips", "pyvips-binary")
+
+
+def marks(block: str = "results") -> tuple[str, str]:
+    """The marks around one results block of BENCHMARKS.md (each block is rewritten only by its own run)."""
+    return (f"<!-- bench:{block}:start (written by `python -m bench`; edit outside these marks) -->",
+            f"<!-- bench:{block}:end -->")
+
+
+START_MARK, END_MARK = marks()
 
 
 def machine() -> dict[str, Any]:
@@ -100,10 +107,11 @@ def terminal_table(rows: list[dict[str, Any]]) -> str:
 
 
 def markdown(rows: list[dict[str, Any]], info: dict[str, Any], *, scale: str, elapsed_s: float,
-             load_before: str, load_after: str) -> str:
+             load_before: str, load_after: str, block: str = "results") -> str:
     libs = ", ".join(f"{k} {v}" for k, v in info.get("libraries", {}).items())
+    start_mark, end_mark = marks(block)
     out = [
-        START_MARK,
+        start_mark,
         "",
         f"Run: `python -m bench{'' if scale == 'full' else ' --' + scale}` on {info['date']}"
         + (f" at commit `{info['commit']}`" if info.get("commit") else "")
@@ -119,20 +127,21 @@ def markdown(rows: list[dict[str, Any]], info: dict[str, Any], *, scale: str, el
     ]
     for r in table_rows(rows):
         out.append("| " + " | ".join(cell.replace("|", "\\|") for cell in r) + " |")
-    out += ["", END_MARK]
+    out += ["", end_mark]
     return "\n".join(out)
 
 
-def write_benchmarks_md(path: str, results_block: str, template: str) -> None:
-    """Replace the results block of ``path`` (or create it from ``template``), keeping the prose around it."""
+def write_benchmarks_md(path: str, results_block: str, template: str, block: str = "results") -> None:
+    """Replace one results block of ``path`` (or create it from ``template``), keeping the prose around it."""
+    start_mark, end_mark = marks(block)
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except FileNotFoundError:
         text = template
-    if START_MARK in text and END_MARK in text:
-        head, rest = text.split(START_MARK, 1)
-        _, tail = rest.split(END_MARK, 1)
+    if start_mark in text and end_mark in text:
+        head, rest = text.split(start_mark, 1)
+        _, tail = rest.split(end_mark, 1)
         text = head + results_block + tail
     else:
         text = text.rstrip("\n") + "\n\n" + results_block + "\n"

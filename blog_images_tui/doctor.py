@@ -188,7 +188,8 @@ def _examine_web(store: Store, section: SectionRef, now: float,
     for stem, names in sorted(orphans.items()):
         findings.append(Finding(Problem.DERIVATIVES_WITHOUT_MANIFEST, store.display_path(f"{web}/{names[0]}"),
                                 f"{len(names)} file(s) of {stem} and no manifest "
-                                f"({stem}{layout.WEB_MANIFEST_SUFFIX}): a publish was cut short", section=section, relative=f"{web}/{names[0]}",
+                                f"({stem}{layout.WEB_MANIFEST_SUFFIX}): a publish was cut short",
+                                section=section, relative=f"{web}/{names[0]}",
                                 note=f"finish it: blog-images publish {section.post_id} {section.section_id} {stem}"))
     manifests = [(section, f"{web}/{stem}{layout.WEB_MANIFEST_SUFFIX}", set(files)) for stem in sorted(published)]
     return findings, manifests

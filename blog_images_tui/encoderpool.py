@@ -51,11 +51,20 @@ class EncoderPool:
                 self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
         return self._executor
 
-    async def inspect(self, data: bytes) -> encoding.SourceFacts:
-        """Size, transparency and colour profile of a source (decoding is CPU work too)."""
-        return await asyncio.get_running_loop().run_in_executor(self._pool(), encoding.inspect_source, data)
+    async def inspect(self, data: bytes) -> tuple[encoding.SourceFacts, encoding.Decoded | None]:
+        """Size, transparency and colour profile of a source (decoding is CPU work too).
 
-    async def encode(self, data: bytes, jobs: list[encoding.EncodeJob], keep_alpha: bool) -> list[bytes]:
+        With threads the decoded source comes back too, for :meth:`encode` to
+        use instead of decoding it again.
+        """
+        loop = asyncio.get_running_loop()
+        if self.kind == "thread":
+            decoded = await loop.run_in_executor(self._pool(), encoding.decode, data)
+            return decoded.facts, decoded
+        return await loop.run_in_executor(self._pool(), encoding.inspect_source, data), None
+
+    async def encode(self, data: bytes, jobs: list[encoding.EncodeJob], keep_alpha: bool,
+                     decoded: encoding.Decoded | None = None) -> list[bytes]:
         """The bytes of every job, in order; decoding and encoding run in the pool."""
         loop = asyncio.get_running_loop()
         pool = self._pool()
@@ -64,7 +73,7 @@ class EncoderPool:
             by_size.setdefault((width, height), []).append(index)
         groups = sorted(by_size.values(), key=lambda indexes: -jobs[indexes[0]][1])
         if self.kind == "thread":
-            image, icc = await loop.run_in_executor(pool, encoding.prepare, data, keep_alpha)
+            image, icc = await loop.run_in_executor(pool, encoding.prepare, decoded or data, keep_alpha)
             futures = [loop.run_in_executor(pool, encoding.encode_prepared, image, icc,
                                             [jobs[i] for i in group]) for group in groups]
         else:
@@ -72,8 +81,8 @@ class EncoderPool:
                        for group in groups]
         results = await asyncio.gather(*futures)
         out: list[bytes] = [b""] * len(jobs)
-        for group, files in zip(groups, results):
-            for index, data_out in zip(group, files):
+        for group, files in zip(groups, results, strict=True):
+            for index, data_out in zip(group, files, strict=True):
                 out[index] = data_out
         return out
 

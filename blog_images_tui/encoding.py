@@ -58,7 +58,7 @@ XMP_PACKET = (
     ' </rdf:RDF>\n'
     '</x:xmpmeta>\n'
     '<?xpacket end="r"?>'
-).encode("utf-8")
+).encode()
 
 
 @dataclass(frozen=True)
@@ -118,19 +118,33 @@ def _alpha_used(image) -> bool:
     return low < 255
 
 
-def inspect_source(data: bytes) -> SourceFacts:
-    """Size, transparency and colour profile of ``data``; ``ValueError`` if it is not an image."""
+@dataclass
+class Decoded:
+    """A source decoded once: its pixels (as stored, upright), colour profile and facts."""
+
+    image: object  # PIL.Image.Image
+    icc: bytes | None
+    facts: SourceFacts
+
+
+def decode(data: bytes) -> Decoded:
+    """Decode a source once; ``ValueError`` if it is not an image."""
     try:
         image, icc = _open(data)
     except Exception as error:  # Pillow raises many kinds for bad data
         raise ValueError(f"cannot decode the image: {error}") from None
-    return SourceFacts(image.width, image.height, _alpha_used(image), bool(icc))
+    return Decoded(image, icc, SourceFacts(image.width, image.height, _alpha_used(image), bool(icc)))
 
 
-def prepare(data: bytes, keep_alpha: bool):
-    """Decode ``data`` once for :func:`encode_prepared`: (pixels, colour profile)."""
-    image, icc = _open(data)
-    return _pixels(image, keep_alpha), icc
+def inspect_source(data: bytes) -> SourceFacts:
+    """Size, transparency and colour profile of ``data``; ``ValueError`` if it is not an image."""
+    return decode(data).facts
+
+
+def prepare(data: bytes | Decoded, keep_alpha: bool):
+    """Pixels ready for :func:`encode_prepared` (from bytes, or a source decoded already): (pixels, profile)."""
+    decoded = data if isinstance(data, Decoded) else decode(data)
+    return _pixels(decoded.image, keep_alpha), decoded.icc
 
 
 def encode_prepared(image, icc: bytes | None, jobs: list[EncodeJob]) -> list[bytes]:

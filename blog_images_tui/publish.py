@@ -27,17 +27,18 @@ import asyncio
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from blog_images_tui import __version__, layout
 from blog_images_tui.encoderpool import EncoderPool
-from blog_images_tui.encoding import FORMATS, SourceFacts, encoder_id, verify
+from blog_images_tui.encoding import FORMATS, Decoded, SourceFacts, encoder_id, verify
 from blog_images_tui.errors import BadInput, BlogImagesError, StoreUnusable
 from blog_images_tui.ids import SectionRef, parse_filename
 from blog_images_tui.markup import (Candidate, Fallback, PictureSource, clean_alt, derive_alt, markdown_image,
                                     picture_html)
 from blog_images_tui.storage import Store
-from blog_images_tui.webplan import Derivative, PublishSettings, plan, resolved_sizes
+from blog_images_tui.webplan import Derivative, Plan, PublishSettings, plan, resolved_sizes
 
 MANIFEST_VERSION = 1
 #: conditional replacements tried before giving up on a busy manifest or metadata
@@ -196,7 +197,7 @@ class Publisher:
         self.encoder = encoder_id()
         self._web_names: dict[SectionRef, asyncio.Future] = {}
 
-    async def __aenter__(self) -> "Publisher":
+    async def __aenter__(self) -> Publisher:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -246,17 +247,18 @@ class Publisher:
             asyncio.to_thread(store.read_bytes, source_rel), asyncio.to_thread(store.read_json_versioned, manifest_rel))
         previous = existing or {}
         sha256 = hashlib.sha256(source).hexdigest()
-        facts = self._known_facts(previous, sha256)
+        facts, decoded = self._known_facts(previous, sha256), None
         if facts is None:
             try:
-                facts = await self.pool.inspect(source)
+                facts, decoded = await self.pool.inspect(source)
             except ValueError as error:
                 raise BadInput(f"cannot publish {source_name}: {error}") from None
         the_plan = plan(filename, sha256, facts, settings, self.encoder)
         total = len(the_plan.derivatives)
         self._progress(section, filename, 0, total, "planned")
 
-        entries, created, reused = await self._derivatives(section, filename, source, facts, the_plan, previous)
+        entries, created, reused = await self._derivatives(section, filename, source, decoded, facts, the_plan,
+                                                           previous)
         sizes = resolved_sizes(settings, the_plan.derivatives)
         body = {
             "manifest_version": MANIFEST_VERSION,
@@ -296,8 +298,9 @@ class Publisher:
         except (KeyError, TypeError, ValueError):
             return None
 
-    async def _derivatives(self, section: SectionRef, filename: str, source: bytes, facts: SourceFacts,
-                           the_plan, previous: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+    async def _derivatives(self, section: SectionRef, filename: str, source: bytes, decoded: Decoded | None,
+                           facts: SourceFacts, the_plan: Plan, previous: dict[str, Any],
+                           ) -> tuple[list[dict[str, Any]], list[str], list[str]]:
         store = self.store
         web = layout.web_dir(section)
         present = await self._names_in_web(section)
@@ -332,8 +335,8 @@ class Publisher:
         created: list[str] = []
         if to_make:
             jobs = [(d.format, d.width, d.height, d.quality) for d in to_make]
-            files = await self.pool.encode(source, jobs, facts.has_alpha)
-            for derivative, data in zip(to_make, files):
+            files = await self.pool.encode(source, jobs, facts.has_alpha, decoded)
+            for derivative, data in zip(to_make, files, strict=True):
                 rel = f"{web}/{derivative.name}"
                 made = await asyncio.to_thread(self._create, rel, derivative, data)
                 entries[derivative.name] = self._entry(derivative, rel, len(made), hashlib.sha256(made).hexdigest())

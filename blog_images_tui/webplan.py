@@ -43,7 +43,7 @@ class PublishSettings:
     quality: tuple[tuple[str, int], ...] = ()  # overrides of DEFAULT_QUALITY
     sizes: str | None = None
 
-    def validated(self) -> "PublishSettings":
+    def validated(self) -> PublishSettings:
         """These settings checked; :class:`BadInput` naming the first problem."""
         if not self.widths:
             raise BadInput("--widths needs at least one width")
@@ -208,7 +208,8 @@ def plan(stem: str, source_sha256: str, facts: SourceFacts, settings: PublishSet
     widths = target_widths(facts.width, settings.widths)
     skipped = [width for width in settings.widths if width > facts.width]
     if skipped:
-        used = "; the source's own width is used" if facts.width not in settings.widths and widths == [facts.width] else ""
+        alone = facts.width not in settings.widths and widths == [facts.width]
+        used = "; the source's own width is used" if alone else ""
         notes.append(f"width(s) {', '.join(map(str, skipped))} are wider than the {facts.width}px source "
                      f"and are not made (never upscaled){used}")
     # One <source> per other format: the modern ones best first, then the rest as given.

@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
 
     results = asyncio.run(go())
     codes = []
-    for (ref, name), result in zip(items, results):
+    for (ref, name), result in zip(items, results, strict=True):
         if isinstance(result, Exception):
             if len(items) == 1:
                 raise result

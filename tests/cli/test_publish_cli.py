@@ -15,7 +15,7 @@ from PIL import Image
 
 from blog_images_tui.storage import open_store
 from tests.support import files_under
-from tests.core.test_publish import SECTION, make_image, parse_html, stored
+from tests.core.test_publish import make_image, parse_html, stored
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = Path("content/posts/53/sections/1/web")
@@ -179,7 +179,8 @@ def test_a_publish_killed_midway_leaves_no_partial_file_and_a_rerun_completes_it
 
 def test_batch_publish_publishes_each_stored_image_and_a_rerun_changes_nothing(api_env, local_store_url, tmp_path):
     batch = tmp_path / "batch.jsonl"
-    batch.write_text('{"post_id": 53, "section_id": 1, "prompt": "a lighthouse", "filename": "one", "size": "1024x1024"}\n'
+    batch.write_text('{"post_id": 53, "section_id": 1, "prompt": "a lighthouse", "filename": "one", '
+                     '"size": "1024x1024"}\n'
                      '{"post_id": 53, "section_id": 2, "prompt": "a fox", "filename": "two", "size": "1024x1024"}\n')
     args = ["batch", str(batch), "--publish", "--widths", "64,128", "--formats", "webp", "--publish-quality",
             "webp=60", "--json", "--store", local_store_url]

@@ -332,7 +332,7 @@ def test_two_concurrent_alt_edits_never_lose_one(local_store_url):
         barrier = threading.Barrier(2)
         results = {}
 
-        def edit(text):
+        def edit(text, barrier=barrier, results=results):
             barrier.wait()
             results[text] = set_alt(open_store(local_store_url), SECTION, "hero", text)
 

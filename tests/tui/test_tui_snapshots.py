@@ -18,7 +18,7 @@ from blog_images_tui.testing.fake_images_api import Reply
 from blog_images_tui.tui.app import make_app
 
 from tests.support import await_until
-from tests.support.tui import highlight_image, open_section, seed_store, wipe_memory_store
+from tests.support.tui import highlight_image, open_section, seed_store, widget_text, wipe_memory_store
 
 
 def fixed_app(url: str, **kwargs):
@@ -51,6 +51,8 @@ def test_selected_image_with_metadata(snap_compare):
         await highlight_image(pilot, "hero.png")
         preview = pilot.app.screen.query_one("#preview")
         await await_until(lambda: preview.has_picture, what="the picture drawn")
+        info = pilot.app.screen.query_one("#published-info")  # read by a worker: wait for it
+        await await_until(lambda: "not published" in widget_text(info), what="the publish state")
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
 

@@ -1,6 +1,7 @@
-"""Modal dialogs: confirmations and the store URL prompt."""
+"""Modal dialogs: confirmations, the store URL prompt, alt text."""
 
+from blog_images_tui.tui.dialogs.alt_text import AltTextDialog
 from blog_images_tui.tui.dialogs.confirm import ConfirmDialog
 from blog_images_tui.tui.dialogs.store_url import StoreUrlDialog
 
-__all__ = ["ConfirmDialog", "StoreUrlDialog"]
+__all__ = ["AltTextDialog", "ConfirmDialog", "StoreUrlDialog"]

@@ -33,11 +33,13 @@ from blog_images_tui.tui.messages import (ConfigLoaded, EditPlanned, ErrorReport
                                           JobChanged, PartialDecoded, RecoveriesCounted, SourceFound, StoreOpened,
                                           StoreOpenFailed)
 from blog_images_tui.tui.jobs_controller import JobsController, may_have_been_billed
+from blog_images_tui.tui.screens.publishing import PUBLISH_ACTIONS, PublishingActions
 from blog_images_tui.tui.opener import open_local_file
 from blog_images_tui.tui.widgets.generate_form import GenerateForm
 from blog_images_tui.tui.widgets.image_panel import ImagePanel
 from blog_images_tui.tui.widgets.jobs_list import JobsList, stage_text
 from blog_images_tui.tui.widgets.preview import decode_preview
+from blog_images_tui.tui.widgets.published_info import PublishedInfo
 from blog_images_tui.tui.widgets.stats_panel import StatsPanel
 from blog_images_tui.tui.widgets.store_tree import ImageNode, PostNode, SectionNode, StoreTree
 from blog_images_tui.tui.wording import app_message
@@ -49,8 +51,8 @@ if TYPE_CHECKING:
 PREVIEW_DEBOUNCE_S = 0.12
 
 
-class MainScreen(Screen):
-    """Browse, preview, generate, follow jobs."""
+class MainScreen(PublishingActions, Screen):
+    """Browse, preview, generate, follow jobs, publish."""
 
     app: "BlogImagesApp"
 
@@ -66,6 +68,10 @@ class MainScreen(Screen):
         Binding("e", "edit_image", "Edit", id="edit-image"),
         Binding("v", "variants", "Variants", id="show-variants"),
         Binding("s", "source", "Source", id="jump-to-source"),
+        Binding("P", "publish", "Publish", id="publish-image"),
+        Binding("h", "copy_html", "HTML", id="copy-html"),
+        Binding("m", "copy_markdown", "MD", id="copy-markdown"),
+        Binding("a", "edit_alt", "Alt", id="edit-alt"),
         Binding("escape", "back", "Back", id="back"),
         # In the Image tab, escape just returns to the tree: not worth footer space.
         Binding("escape", "focus_tree", "Tree", show=False, id="focus-tree"),
@@ -93,6 +99,7 @@ class MainScreen(Screen):
             with TabbedContent(id="tabs", initial="image-tab"):
                 with TabPane("Image", id="image-tab"):
                     yield ImagePanel(self.app.config.preview, id="image-panel")
+                    yield PublishedInfo(id="published-info")
                 with TabPane("Generate", id="generate-tab"):
                     yield GenerateForm(id="form")
                 with TabPane("Jobs", id="jobs-tab"):
@@ -107,6 +114,7 @@ class MainScreen(Screen):
         if self.app.client_settings.api_key is None:
             self.form.show_key_hint("No API key: browsing works; to generate, set OPENAI_AUTH_TOKEN "
                                     "and start blog-images again")
+        self._start_publishing()
         self.query_one(StoreTree).focus()
         self._open(self.app.config.store_url, dict(self.app.config.store_options))
 
@@ -190,6 +198,7 @@ class MainScreen(Screen):
         self.app.sub_title = message.store.url
         self._pending_entry = None
         self.panel.clear(f"Store: {message.store.url}\n\nChoose an image in the tree, or press g to generate one.")
+        self.published_info.clear()
         self.tree.set_store(message.store)
         self.query_one(StatsPanel).show_post(message.store, None)
         self._load_config(message.store)
@@ -312,6 +321,7 @@ class MainScreen(Screen):
         entry, self._pending_entry = self._pending_entry, None
         if entry is not None and self.store is not None and entry != self.panel.entry:
             self.panel.load(self.store, entry)
+            self.published_info.show(self.store, entry)
             self._sync_bindings()
 
     @property
@@ -320,6 +330,8 @@ class MainScreen(Screen):
 
     # -- image actions ----------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in PUBLISH_ACTIONS:
+            return self._check_publish_action(action)
         if action in ("reuse", "copy_path", "delete_image", "open_image", "edit_image", "variants", "source"):
             if self.current_image is None or self.active_tab != "image-tab":
                 return False
@@ -496,6 +508,7 @@ class MainScreen(Screen):
             return
         if self.panel.entry == message.entry:
             self.panel.clear("Deleted. Choose another image in the tree.")
+            self.published_info.clear()
         self.tree.reload_section(message.entry.section)
         self._sync_bindings()
 
@@ -669,6 +682,8 @@ class MainScreen(Screen):
         """Cancel what is still running (a paid-for image being stored still lands) and close clients."""
         if self.jobs_controller is not None:
             await self.jobs_controller.aclose()
+        if self.publishing is not None:
+            await self.publishing.aclose()
 
 
 def _post_of(node_data: object) -> PostId | None:

@@ -145,6 +145,8 @@ class JobsList(Vertical):
         #: job id -> (the "retry in Ns" stage it was seen with, when the wait ends)
         self._retry_at: dict[str, tuple[str, float]] = {}
         self._numbered = 0
+        #: rows that are not generation jobs (publishing): their details, by row key
+        self.task_details: dict[str, Text] = {}
 
     def compose(self) -> ComposeResult:
         table: DataTable = DataTable(id="jobs-table", cursor_type="row", zebra_stripes=False)
@@ -184,6 +186,24 @@ class JobsList(Vertical):
             self._show_details(job)
         self._refresh_cancel_key()
 
+    def update_task(self, key: str, state: tuple[str, str], progress: str, target: str, details: Text) -> None:
+        """Add or refresh a row that is not a generation job (a publish): shown alike, not cancellable."""
+        table = self.query_one(DataTable)
+        label, style = state
+        if key not in self.task_details:
+            self._numbered += 1
+            table.add_row(str(self._numbered), Text(label, style), Text(progress), Text(target), key=key)
+            table.move_cursor(row=table.row_count - 1)
+        else:
+            try:
+                table.update_cell(key, "state", Text(label, style))
+                table.update_cell(key, "progress", Text(progress), update_width=True)
+            except RowDoesNotExist:
+                return
+        self.task_details[key] = details
+        if self._highlighted_key() == key:
+            self.query_one("#job-details", Static).update(details)
+
     def _note_retry_wait(self, job: Job) -> None:
         match = _RETRY_STAGE.fullmatch(job.stage) if job.state is JobState.RUNNING else None
         if match is None:
@@ -221,16 +241,18 @@ class JobsList(Vertical):
             self._keys = keys
             self.refresh_bindings()
 
-    @property
-    def highlighted(self) -> Job | None:
+    def _highlighted_key(self) -> str | None:
         table = self.query_one(DataTable)
         if not table.row_count:
             return None
         try:
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+            return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         except Exception:  # noqa: BLE001 - no cursor yet
             return None
-        return self.jobs.get(key or "")
+
+    @property
+    def highlighted(self) -> Job | None:
+        return self.jobs.get(self._highlighted_key() or "")
 
     def counts(self) -> dict[JobState, int]:
         counts = {state: 0 for state in JobState}
@@ -254,6 +276,8 @@ class JobsList(Vertical):
         job = self.jobs.get(event.row_key.value or "")
         if job is not None:
             self._show_details(job)
+        elif (event.row_key.value or "") in self.task_details:
+            self.query_one("#job-details", Static).update(self.task_details[event.row_key.value or ""])
         self._refresh_cancel_key()
 
     def _show_details(self, job: Job) -> None:
