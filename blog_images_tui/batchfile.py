@@ -274,11 +274,12 @@ class VariantDefaults:
 
 def plan_entry(entry: BatchEntry, defaults: OptionDefaults,
                templates: Mapping[str, PromptTemplate], *, store=None,
-               variants: VariantDefaults = VariantDefaults()) -> PlannedJob:
+               variants: VariantDefaults = VariantDefaults(), local_files: bool = True) -> PlannedJob:
     """Validate one entry into a job; BadInput (without the line number) if it is bad.
 
     An ``edit`` entry reads its source, references and mask now (from
-    ``store`` and local files): their sha256 are part of its job id.
+    ``store`` and local files): their sha256 are part of its job id. With
+    ``local_files=False`` (the web server) it reads from the store only.
     """
     fields = entry.fields
     unknown = [key for key in fields if key not in FIELDS and not key.startswith(VAR_PREFIX)]
@@ -334,7 +335,8 @@ def plan_entry(entry: BatchEntry, defaults: OptionDefaults,
             filename=filename, section=section, model=chosen.get("model"), size=chosen.get("size"),
             quality=options.get("quality"), output_format=chosen.get("output_format"),
             background=options.get("background"), n=n, compression=compression,
-            input_fidelity=_text_field(fields, "input_fidelity")), default_model=defaults.model)
+            input_fidelity=_text_field(fields, "input_fidelity"), local_files=local_files),
+            default_model=defaults.model)
     else:
         assert section is not None
         moderation = _text_field(fields, "moderation") or variants.moderation

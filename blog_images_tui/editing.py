@@ -41,6 +41,8 @@ class EditOptions:
     n: int = 1
     compression: int | None = None
     input_fidelity: str | None = None
+    #: False: references are store images only and no mask file is read (the web server)
+    local_files: bool = True
 
 
 def _edit_model(source_model: object, default_model: str | None) -> str:
@@ -68,7 +70,9 @@ def plan_edit(store: "Store", source: str | StoreImageRef, options: EditOptions,
         metadata = store.read_metadata(ref.section, ref.stem())
     except (FileNotFoundError, ValueError):
         metadata = {}  # an image without (readable) metadata can still be edited; defaults come from its bytes
-    references = tuple(read_reference(store, item) for item in options.references)
+    references = tuple(read_reference(store, item, local_files=options.local_files) for item in options.references)
+    if options.mask and not options.local_files:
+        raise BadInput("a mask file cannot be named here: only images in the store")
     mask = read_mask(options.mask, image) if options.mask else None
     model = options.model or _edit_model(metadata.get("model"), default_model)
     size = options.size

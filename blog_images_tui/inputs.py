@@ -169,8 +169,14 @@ def read_store_image(store: "Store", ref: StoreImageRef, *, what: str = "image")
     return _checked(entry.image_name, data, lineage, what)
 
 
-def read_reference(store: "Store", text: str) -> InputImage:
-    """``--image`` values: an existing local file, else a ``POST/SECTION/NAME`` store reference."""
+def read_reference(store: "Store", text: str, *, local_files: bool = True) -> InputImage:
+    """``--image`` values: an existing local file, else a ``POST/SECTION/NAME`` store reference.
+
+    ``local_files=False`` (the web server: a client must not make it read its own disk)
+    takes store references only.
+    """
+    if not local_files:
+        return read_store_image(store, StoreImageRef.parse(text), what="reference image")
     if Path(text).is_file():
         return read_local(text, what="reference image")
     if text.count("/") == 2 and not text.startswith((".", "/", "~")):

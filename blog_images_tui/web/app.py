@@ -26,7 +26,7 @@ from blog_images_tui.web import errors
 from blog_images_tui.web.deps import ServerState, bearer_ok
 from blog_images_tui.web.errors import HostRefused, TooLarge
 from blog_images_tui.web.hub import JobHub
-from blog_images_tui.web.routes import jobs, meta, page, stats, store
+from blog_images_tui.web.routes import jobs, meta, page, publish, stats, store
 from blog_images_tui.web.settings import ServeSettings
 
 log = logging.getLogger("blog_images.web")
@@ -156,7 +156,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     app.state.server = state
     state.hub = JobHub(lambda on_event: _engine(state, on_event))
     errors.install(app, bearer_ok)
-    for module in (store, jobs, meta, stats, page):
+    for module in (store, publish, jobs, meta, stats, page):
         app.include_router(module.router)
     app.add_middleware(Guard, settings=settings)
     return app

@@ -96,14 +96,16 @@ class CostOut(BaseModel):
 class JobCreate(BaseModel):
     """A job: the same fields as a batch entry, plus how many partial previews to stream.
 
-    Images are named only by store reference (post, section, name), never by a
-    path on the server's disk.
+    An edit names its image (``edit``) and references (``images``) only by store
+    reference ``POST/SECTION/NAME``, never by a path on the server's disk; there
+    is no mask field (a mask would be a file). ``post_id``/``section_id`` say where
+    the result goes (an edit's default: the source's section).
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    post_id: Id
-    section_id: Id
+    post_id: Id | None = None
+    section_id: Id | None = None
     prompt: str | None = None
     template: str | None = None
     vars: dict[str, StrictStr | StrictInt | float] | None = None
@@ -115,7 +117,65 @@ class JobCreate(BaseModel):
     format: str | None = None
     background: str | None = None
     style: str | None = None
+    n: int | None = Field(default=None, ge=1, le=10, description="variants from one request")
+    moderation: str | None = None
+    compression: int | None = Field(default=None, ge=0, le=100)
+    edit: StrictStr | None = Field(default=None, description="POST/SECTION/NAME of the store image to edit")
+    images: list[StrictStr] | None = Field(default=None, max_length=15,
+                                           description="reference images: POST/SECTION/NAME in the store")
+    input_fidelity: str | None = None
     partial_images: int = Field(default=2, ge=0, le=3, description="streamed previews (models that stream)")
+
+
+class PublishCreate(BaseModel):
+    """How to publish (unset: the config files' [publish] table, then 480/960/1600 AVIF+WebP)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    widths: list[StrictInt] | None = Field(default=None, max_length=12)
+    formats: list[StrictStr] | None = Field(default=None, max_length=4)
+    fallback: str | None = None
+    sizes: str | None = Field(default=None, max_length=500)
+    alt: str | None = Field(default=None, max_length=1000)
+
+
+class PublishOut(BaseModel):
+    changed: bool
+    created: list[str]
+    reused: list[str]
+    manifest_path: str
+    html: str
+    markdown: str
+    alt: str | None = None
+    manifest: dict[str, Any]
+
+
+class AltUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: StrictStr = Field(max_length=1000)
+
+
+class AltOut(BaseModel):
+    alt: str
+    previous: str | None = None
+    metadata_changed: bool
+    manifest_changed: bool
+
+
+class PruneCreate(BaseModel):
+    """Keep one variant of a group and delete the others."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    group_id: StrictStr = Field(max_length=100)
+    keep: StrictStr = Field(max_length=120)
+    force: bool = False
+
+
+class Deleted(BaseModel):
+    deleted: list[str]
+    kept: str | None = None
 
 
 class StoredRef(BaseModel):

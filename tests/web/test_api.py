@@ -229,7 +229,7 @@ def test_traversal_and_bad_names_never_reach_the_store(web_local, fake_api, tmp_
     ({**JOB, "post_id": 1.5}, 422, "invalid_request", "post_id"),
     ({**JOB, "image_path": "/etc/passwd"}, 422, "invalid_request", "image_path"),
     ({**JOB, "partial_images": 9}, 422, "invalid_request", "partial_images"),
-    ({"prompt": "no ids"}, 422, "invalid_request", "post_id"),
+    ({"prompt": "no ids"}, 400, "bad_input", "missing post_id"),
 ])
 def test_bad_job_bodies_are_refused_before_anything_is_sent(web_local, fake_api, body, status, code, words):
     with web_local.client() as client:

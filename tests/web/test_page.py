@@ -208,3 +208,71 @@ def test_phone_width_shows_one_panel_at_a_time_without_sideways_scrolling(browse
     for tab in ("jobs", "browse", "generate"):
         css(browser, f'.tabs button[data-show="{tab}"]').click()
         assert browser.execute_script("return document.documentElement.scrollWidth") <= 390, tab
+
+
+def open_image(browser, name: str) -> None:
+    css(browser, '#posts button[data-post="53"]').click()
+    wait_until(browser, lambda d: css_all(d, '#posts button.section[data-section="1"]'), what="the sections")
+    css(browser, '#posts button.section[data-section="1"]').click()
+    wait_until(browser, lambda d: css_all(d, f'#gallery .thumb[data-name="{name}"]'), what="the thumbnail")[0].click()
+    wait_until(browser, lambda d: css(d, "#viewer").get_attribute("open") is not None, what="the viewer")
+
+
+def test_variants_side_by_side_keep_one_and_prune(browser, web_local):
+    job = seed(web_local, n=3)
+    names = [image["name"] for image in job["images"]]
+    open_page(browser, web_local)
+    open_image(browser, names[0])
+    variants = wait_until(browser, lambda d: len(css_all(d, "#variant-list .variant")) == 3
+                          and css_all(d, "#variant-list .variant"), what="three variants")
+    assert [v.get_attribute("data-name") for v in variants] == names
+    variants[1].find_element("css selector", "button.keep").click()
+    browser.switch_to.alert.accept()  # "Keep ... and delete the other 2 variants?"
+    wait_until(browser, lambda d: [t.get_attribute("data-name") for t in css_all(d, "#gallery .thumb")] == [names[1]],
+               what="only the kept variant left")
+    with web_local.client() as client:
+        listing = client.get("/api/v1/posts/53/sections/1/images").json()["images"]
+    assert [image["name"] for image in listing] == [names[1]]
+
+
+def test_edit_from_the_viewer_and_see_its_lineage(browser, web_local, fake_api):
+    source = seed(web_local)["images"][0]["name"]
+    open_page(browser, web_local)
+    open_image(browser, source)
+    wait_until(browser, lambda d: css(d, "#viewer-edit").is_enabled(), what="the edit button")
+    css(browser, "#viewer-edit").click()
+    assert css(browser, "#edit-banner").is_displayed() and source in css(browser, "#edit-source").text
+    assert browser.switch_to.active_element.get_attribute("name") == "prompt"
+    browser.switch_to.active_element.send_keys("The same lighthouse, at night")
+    css(browser, "#gen-submit").click()
+    card = wait_until(browser, lambda d: [c for c in css_all(d, "#job-list .job") if "at night" in c.text],
+                      what="the edit's job card")[0]
+    wait_until(browser, lambda d: card.get_attribute("data-status") == "stored", timeout_s=40, what="stored")
+    assert fake_api.requests[-1].path.endswith("/images/edits")
+    card.find_element("css selector", ".thumb").click()
+    wait_until(browser, lambda d: "Edited from" in css(d, "#viewer-lineage").text, what="the lineage")
+    assert source.rsplit(".", 1)[0] in css(browser, "#viewer-lineage").text
+    css(browser, "#viewer-lineage .lineage-link").click()  # to the source
+    wait_until(browser, lambda d: css(d, "#viewer-title").text == source, what="the source in the viewer")
+
+
+def test_publish_and_copy_the_snippet(browser, web_local):
+    name = seed(web_local)["images"][0]["name"]
+    browser.execute_cdp_cmd("Browser.grantPermissions", {"permissions": ["clipboardReadWrite",
+                                                                         "clipboardSanitizedWrite"]})
+    open_page(browser, web_local)
+    open_image(browser, name)
+    wait_until(browser, lambda d: "Not published" in css(d, "#publish-state").text, what="not published yet")
+    css(browser, "#publish-button").click()
+    wait_until(browser, lambda d: css(d, "#snippet-box").is_displayed(), timeout_s=60, what="the snippet")
+    html = css(browser, "#snippet-html").get_attribute("value")
+    assert html.startswith("<picture>") and "srcset=" in html and "sizes=" in html
+    css(browser, '[data-copy="snippet-html"]').click()
+    copied = wait_until(browser, lambda d: d.execute_async_script(
+        "navigator.clipboard.readText().then(arguments[0], () => arguments[0](''))"), what="the clipboard")
+    assert copied == html
+    alt = css(browser, "#alt-text")
+    alt.send_keys("A white lighthouse on a cliff at dawn")
+    css(browser, "#alt-form button").click()
+    wait_until(browser, lambda d: 'alt="A white lighthouse on a cliff at dawn"'
+               in css(d, "#snippet-html").get_attribute("value"), what="the new alt in the snippet")

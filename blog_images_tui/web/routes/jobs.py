@@ -9,6 +9,7 @@ outlives the browser that posted it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -38,9 +39,14 @@ def cost_json(cost: pricing.CostEstimate | None) -> dict[str, Any] | None:
 
 
 def plan_request(body: JobCreate, state: ServerState) -> ImageRequest:
-    """The body as a validated request with its job id (BadInput in the core's words)."""
+    """The body as a validated request with its job id (BadInput in the core's words).
+
+    Blocking (an edit reads its images from the store): run in a thread. Never a
+    local file: references are store images only.
+    """
     fields = body.model_dump(exclude_none=True, exclude={"partial_images"})
-    planned = plan_entry(BatchEntry(0, fields), state.defaults, state.templates or {})
+    planned = plan_entry(BatchEntry(0, fields), state.defaults, state.templates or {}, store=state.store,
+                         local_files=False)
     return replace(planned.request, partial_images=body.partial_images)
 
 
@@ -53,11 +59,9 @@ def _stored_ref(section: SectionRef, filename: str, output_format: str, image_pa
 
 def job_json(record: JobRecord, store) -> dict[str, Any]:
     job, request = record.job, record.job.request
-    images = []
-    if job.result is not None:
-        images.append(_stored_ref(job.result.section, job.result.filename, request.output_format,
-                                  job.result.image_path, job.result.metadata_path))
-    elif job.existing_name:
+    images = [_stored_ref(stored.section, stored.filename, request.output_format, stored.image_path,
+                          stored.metadata_path) for stored in (job.results or ([job.result] if job.result else []))]
+    if not images and job.existing_name:
         filename = job.existing_name[:-len(layout.METADATA_SUFFIX)]
         image_rel = layout.image_path(request.section, filename, request.output_format)
         images.append(_stored_ref(request.section, filename, request.output_format, store.display_path(image_rel),
@@ -75,10 +79,9 @@ def job_json(record: JobRecord, store) -> dict[str, Any]:
 
 
 @router.post("/jobs", response_model=JobOut, status_code=202)
-async def create_job(body: JobCreate, state: StateDep,
-               hub: HubDep) -> dict[str, Any]:
+async def create_job(body: JobCreate, state: StateDep, hub: HubDep) -> dict[str, Any]:
     """Queue a job; the same job posted again is the same job (same id), never paid twice."""
-    request = plan_request(body, state)
+    request = await asyncio.to_thread(plan_request, body, state)
     if state.settings.client.api_key is None:
         raise AuthConfigError("this server has no OpenAI API key, so it cannot generate",
                               hint="start blog-images serve with OPENAI_AUTH_TOKEN (or OPENAI_API_KEY) set")
@@ -90,7 +93,7 @@ async def create_job(body: JobCreate, state: StateDep,
 @router.post("/estimate", response_model=Estimate)
 async def estimate(body: JobCreate, state: StateDep) -> dict[str, Any]:
     """What a job would cost and its id, checked like a real post; nothing is sent."""
-    request = plan_request(body, state)
+    request = await asyncio.to_thread(plan_request, body, state)
     return {"job_id": request.job_id, "cost": cost_json(pricing.estimate(request)),
             "warnings": [redact(w) for w in request.warnings]}
 

@@ -16,6 +16,7 @@ from blog_images_tui.errors import NotFound
 #: name -> content type: the allowlist of what /static serves
 STATIC_FILES = {"app.css": "text/css; charset=utf-8", "api.js": "text/javascript; charset=utf-8",
                 "gallery.js": "text/javascript; charset=utf-8", "jobs.js": "text/javascript; charset=utf-8",
+                "image.js": "text/javascript; charset=utf-8",
                 "app.js": "text/javascript; charset=utf-8", "icon.svg": "image/svg+xml"}
 
 router = APIRouter(include_in_schema=False)

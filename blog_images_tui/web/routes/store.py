@@ -14,13 +14,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response, StreamingResponse
 
-from blog_images_tui import layout
+from blog_images_tui import layout, pruning
 from blog_images_tui.errors import NotFound
 from blog_images_tui.ids import SectionRef, parse_filename, parse_id
 from blog_images_tui.thumbnails import CONTENT_TYPE as THUMB_TYPE
 from blog_images_tui.thumbnails import MAX_WIDTH, MIN_WIDTH
 from blog_images_tui.web.deps import StateDep, StoreDep, require_token, require_token_or_cookie
-from blog_images_tui.web.models import ImageDetail, ImageList, ImageOut, PostList, SectionList
+from blog_images_tui.web.models import Deleted, ImageDetail, ImageList, ImageOut, PostList, PruneCreate, SectionList
 
 CHUNK_BYTES = 256 * 1024
 #: what lineage means in a metadata (the iterate issue's fields)
@@ -126,3 +126,24 @@ def image_thumb(post: str, section: str, name: str,
     except FileNotFoundError:
         raise NotFound(f"no image {name} in {ref}") from None
     return Response(data, media_type=THUMB_TYPE, headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.delete("/posts/{post}/sections/{section}/images/{name}", response_model=Deleted,
+               dependencies=[Depends(require_token)])
+def delete_image(post: str, section: str, name: str, store: StoreDep, force: bool = False) -> dict[str, Any]:
+    """Delete an image and its metadata; refused (400, nothing deleted) if another image came from it,
+    unless ``force``."""
+    ref = SectionRef.parse(post, section)
+    parse_image_name(name)
+    deleted = pruning.execute(store, pruning.plan_delete(store, ref, [name]), force=force)
+    return {"deleted": [entry.image_name for entry in deleted], "kept": None}
+
+
+@router.post("/posts/{post}/sections/{section}/prune", response_model=Deleted,
+             dependencies=[Depends(require_token)])
+def prune_group(post: str, section: str, body: PruneCreate, store: StoreDep) -> dict[str, Any]:
+    """Keep one variant of a group (``keep``, an image name) and delete the rest of the group."""
+    ref = SectionRef.parse(post, section)
+    plan = pruning.plan_prune(store, ref, body.group_id, body.keep)
+    deleted = pruning.execute(store, plan, force=body.force)
+    return {"deleted": [entry.image_name for entry in deleted], "kept": plan.kept}

@@ -63,6 +63,7 @@
   document.addEventListener("DOMContentLoaded", () => {
     BI.takeTokenFromFragment();
     BI.gallery.init();
+    BI.image.init();
     document.addEventListener("keydown", onKey);
     for (const button of document.querySelectorAll(".tabs button")) {
       button.addEventListener("click", () => BI.showTab(button.dataset.show));

@@ -131,8 +131,9 @@
     if (!dialog.open) dialog.showModal();
     try {
       viewing = await api(base);
-      img.alt = viewing.metadata?.prompt || "";
+      img.alt = viewing.metadata?.alt || viewing.metadata?.prompt || "";
       showMetadata(viewing);
+      await BI.image?.show(viewing);
     } catch (error) {
       document.getElementById("viewer-meta").replaceChildren(el("dd", { class: "error" }, error.text));
     }
@@ -159,10 +160,15 @@
     const box = document.getElementById("viewer-lineage");
     const parts = [];
     if (lineage.operation) parts.push(el("p", {}, `Made by: ${lineage.operation}`));
-    const link = (ref, label) => el("button", { type: "button", class: "link",
-      onclick: () => { gallery.openSection(ref.post_id, ref.section_id); gallery.view({
-        name: ref.name, file_url: `${sectionPath(ref.post_id, ref.section_id)}/images/${encodeURIComponent(ref.name)}/file`,
-        thumb_url: "", has_metadata: true }); } }, `${label}: post ${ref.post_id} / section ${ref.section_id} / ${ref.name}`);
+    // Lineage names an image by its name without extension: find it in its section's listing.
+    const link = (ref, label) => el("button", { type: "button", class: "link lineage-link",
+      onclick: async () => {
+        const { images } = await api(`${sectionPath(ref.post_id, ref.section_id)}/images`);
+        const found = images.find((item) => item.filename === ref.name || item.name === ref.name);
+        if (!found) { BI.toast(`${ref.name} is no longer in the store`, "error"); return; }
+        await gallery.openSection(ref.post_id, ref.section_id, { select: found.name });
+        gallery.view(found);
+      } }, `${label}: post ${ref.post_id} / section ${ref.section_id} / ${ref.name}`);
     if (lineage.source?.name) parts.push(link(lineage.source, "Edited from"));
     for (const ref of lineage.references || []) {
       parts.push(ref.post_id !== undefined ? link(ref, "Reference") : el("p", {}, `Reference file: ${ref.name}`));
@@ -178,8 +184,8 @@
     });
     document.getElementById("viewer-reuse").addEventListener("click", () => {
       if (!viewing?.metadata) return;
-      BI.form?.reuse(viewing);
       document.getElementById("viewer").close();
+      BI.form?.reuse(viewing);
     });
     document.getElementById("refresh").addEventListener("click", gallery.refresh);
   };

@@ -30,6 +30,7 @@
     document.getElementById("gen-form").addEventListener("input", scheduleEstimate);
     document.getElementById("gen-form").addEventListener("change", scheduleEstimate);
     document.getElementById("gen-form").addEventListener("submit", submit);
+    document.getElementById("edit-cancel").addEventListener("click", stopEdit);
     document.getElementById("gen-form").addEventListener("keydown", (event) => {
       if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); submit(event); }
     });
@@ -52,14 +53,46 @@
     if (custom) { document.querySelector("#gen-form details").open = true; $("custom_size").focus(); }
   }
 
+  // Editing: the source's store reference; its size, format and model are the server's defaults.
+  let editSource = null;
+  const EDIT_DEFAULTED = ["model", "size", "format"];
+
+  form.startEdit = (detail) => {
+    editSource = `${detail.post_id}/${detail.section_id}/${detail.name}`;
+    document.getElementById("edit-source").textContent = editSource;
+    document.getElementById("edit-banner").hidden = false;
+    for (const name of EDIT_DEFAULTED) { $(name).disabled = true; $(name).title = "from the image being edited"; }
+    document.getElementById("gen-submit").textContent = "Edit";
+    form.useSection(detail.post_id, detail.section_id);
+    $("prompt").value = "";
+    BI.showTab?.("generate");
+    $("prompt").focus();
+  };
+
+  function stopEdit() {
+    editSource = null;
+    document.getElementById("edit-banner").hidden = true;
+    for (const name of EDIT_DEFAULTED) $(name).disabled = false;
+    document.getElementById("gen-submit").textContent = "Generate";
+    scheduleEstimate();
+  }
+
   function body() {
     const value = (name) => $(name).value.trim();
     const number = (text) => /^[1-9][0-9]*$/.test(text) ? Number(text) : text;
     const job = { post_id: number(value("post_id")), section_id: number(value("section_id")), prompt: $("prompt").value,
-                  model: value("model"), size: value("size") === "custom" ? value("custom_size") : value("size"),
-                  format: value("format"), partial_images: Number(value("partial_images")) };
+                  partial_images: Number(value("partial_images")) };
+    if (editSource) {
+      job.edit = editSource;
+    } else {
+      Object.assign(job, { model: value("model"), format: value("format"),
+                           size: value("size") === "custom" ? value("custom_size") : value("size") });
+    }
     if (value("quality")) job.quality = value("quality");
     if (value("filename")) job.filename = value("filename");
+    if (Number(value("n")) > 1) job.n = Number(value("n"));
+    const references = value("images").split(",").map((item) => item.trim()).filter(Boolean);
+    if (references.length) job.images = references;
     return job;
   }
 
@@ -122,6 +155,7 @@
 
   form.reuse = (detail) => {
     const meta = detail.metadata;
+    if (editSource) stopEdit();
     form.useSection(detail.post_id, detail.section_id);
     $("prompt").value = meta.prompt || "";
     if (models.some((model) => model.name === meta.model)) { $("model").value = meta.model; modelChanged({}); }
@@ -242,10 +276,11 @@
     ];
     if (running && card.preview) children.push(el("img", { class: "preview", src: card.preview, alt: "partial preview" }));
     if (image && !running) {
-      children.push(el("button", { type: "button", class: "thumb small-thumb", onclick: () => BI.gallery.view(image),
-                                   title: image.name },
-        el("img", { src: `${image.thumb_url}?w=256`, alt: "", width: 256, height: 144 }),
-        el("span", { class: "caption" }, image.name)));
+      children.push(el("div", { class: job.images.length > 1 ? "variant-list" : "" }, ...job.images.map((stored) =>
+        el("button", { type: "button", class: "thumb small-thumb", onclick: () => BI.gallery.view(stored),
+                       title: stored.name },
+          el("img", { src: `${stored.thumb_url}?w=256`, alt: "", width: 256, height: 144 }),
+          el("span", { class: "caption" }, stored.name)))));
     }
     if (job.error && job.status === "failed") {
       children.push(el("p", { class: "error" }, job.error.hint ? `${job.error.message} (${job.error.hint})` : job.error.message));
