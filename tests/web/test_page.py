@@ -48,9 +48,12 @@ def browser(tmp_path):
 
 
 def wait_until(driver, condition, timeout_s: float = 20, what: str = "condition"):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout_s, poll_frequency=0.05).until(lambda d: condition(d), message=what)
+    # The page re-renders lists (a gallery refresh): an element found a moment ago may be gone; look again.
+    return WebDriverWait(driver, timeout_s, poll_frequency=0.05,
+                         ignored_exceptions=(StaleElementReferenceException,)).until(condition, message=what)
 
 
 def css(driver, selector):
