@@ -180,7 +180,11 @@ def read_reference(store: "Store", text: str, *, local_files: bool = True) -> In
     if Path(text).is_file():
         return read_local(text, what="reference image")
     if text.count("/") == 2 and not text.startswith((".", "/", "~")):
-        return read_store_image(store, StoreImageRef.parse(text), what="reference image")
+        try:
+            return read_store_image(store, StoreImageRef.parse(text), what="reference image")
+        except BadInput as error:
+            raise BadInput(f"reference image {text}: no such local file, and as POST/SECTION/NAME: "
+                           f"{error.message}") from None
     raise BadInput(f"reference image not found: {text} (a local file, or POST/SECTION/NAME in the store)")
 
 
