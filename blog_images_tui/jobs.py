@@ -47,8 +47,12 @@ class JobState(str, Enum):
         return self not in (JobState.QUEUED, JobState.RUNNING)
 
 
-def compute_job_id(request: ImageRequest) -> str:
-    """A stable id for what a request asks for (validated request expected)."""
+def compute_job_id(request: ImageRequest, *, legacy: bool = False) -> str:
+    """A stable id for what a request asks for (validated request expected).
+
+    ``legacy``: the id as computed before background, style and the variant and
+    edit options counted (how images stored then are still recognised).
+    """
     key = {
         "post_id": request.section.post_id, "section_id": request.section.section_id, "model": request.model,
         "prompt": request.prompt, "size": request.size, "quality": request.quality,
@@ -61,7 +65,8 @@ def compute_job_id(request: ImageRequest) -> str:
              "input_fidelity": request.input_fidelity}
     if request.edit is not None:
         extra.update(operation=request.operation, **request.edit.fingerprint())
-    key.update({name: value for name, value in extra.items() if value is not None})
+    if not legacy:
+        key.update({name: value for name, value in extra.items() if value is not None})
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
     return digest[:JOB_ID_LENGTH]
 
@@ -335,6 +340,12 @@ class JobEngine:
     async def find_stored(self, request: ImageRequest) -> str | None:
         """The metadata name of an already stored image for this job, if any."""
         names = await self._names_in(request.section)
+        ids = [request.job_id]
+        if request.n == 1 and request.edit is None and request.job_id == compute_job_id(request):
+            # Stored before background and style were part of the id: the same request, not a new one.
+            legacy = compute_job_id(request, legacy=True)
+            if legacy != request.job_id:
+                ids.append(legacy)
         if request.filename:
             # Variants: any one of them stored means the request was paid for (a partial
             # answer stores fewer than n): never asked again without --force.
@@ -346,10 +357,10 @@ class JobEngine:
                     metadata = await asyncio.to_thread(self.store.read_metadata, request.section, filename)
                 except (OSError, ValueError):
                     continue
-                if metadata.get("job_id") == request.job_id:
+                if metadata.get("job_id") in ids:
                     return meta_name
             return None
-        suffixes = [f"-{request.job_id[:FILENAME_JOB_SUFFIX]}{tail}{layout.METADATA_SUFFIX}"
+        suffixes = [f"-{job_id[:FILENAME_JOB_SUFFIX]}{tail}{layout.METADATA_SUFFIX}" for job_id in ids
                     for tail in ([""] if request.n == 1 else [f"-{i}" for i in range(1, request.n + 1)])]
         candidates = [name for name in sorted(names) if name.endswith(tuple(suffixes))]
         if not candidates or request.job_id == compute_job_id(request):

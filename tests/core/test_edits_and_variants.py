@@ -264,3 +264,28 @@ def test_variants_the_store_refuses_are_each_kept_and_recover_finishes(api_env, 
     metas = [local.read_metadata(SECTION, name) for name in ("pair-1", "pair-2")]
     assert [m["variant"] for m in metas] == [1, 2] and metas[0]["group_id"] == metas[1]["group_id"]
     assert list_pending() == [] and len(api_env.requests) == 1  # recovering never asks again
+
+
+def test_images_stored_before_background_counted_in_the_job_id_are_still_recognised(api_env, local_store_url):
+    from blog_images_tui.jobs import JobEngine, compute_job_id, prepare_job_request
+
+    store = open_store(local_store_url)
+    request = prepare_job_request(ImageRequest(prompt="x", section=SECTION, size="1024x1024",
+                                               background="opaque"))
+    old_id = compute_job_id(request, legacy=True)
+    assert old_id != request.job_id  # background is part of the id now
+    # an image stored by the previous version: its automatic name and metadata carry the old id
+    from dataclasses import replace
+
+    run(api_env, store, replace(request, job_id=old_id, filename=f"20261101T000000Z-{old_id[:12]}"))
+    before = len(api_env.requests)
+
+    async def rerun():
+        engine = JobEngine(store, settings(api_env))
+        try:
+            return await engine.run([request])
+        finally:
+            await engine.aclose()
+
+    (job,) = asyncio.run(rerun())
+    assert job.state.value == "skipped" and len(api_env.requests) == before
