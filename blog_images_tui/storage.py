@@ -189,7 +189,8 @@ class Store:
         found: dict[SectionRef, set[str]] = {}
         for path in paths:
             parts = path[len(base):].strip("/").split("/")
-            if len(parts) != 3 or parts[1] != "raw":
+            # {section}/raw/{name}, or something inside {section}/raw/{name}/: a folder takes a stem too
+            if len(parts) < 3 or parts[1] != "raw":
                 continue
             try:
                 section = SectionRef(post_id, parse_id(parts[0]))
@@ -419,11 +420,15 @@ class Store:
         and :class:`MetadataWriteFailed` if the image landed but its metadata
         did not (the caller keeps both for recovery). ``name_checked``: the
         caller saw the stem free in a listing (the engine's, one per batch), so
-        it is not listed again and only the conditional creates guard a race.
+        an object store is not listed again and only the conditional creates
+        guard a race. A local folder is still looked at (it costs no request,
+        and only it can hold symlinks the listing does not show).
         """
+        from fsspec.implementations.local import LocalFileSystem
+
         image_rel = layout.image_path(section, filename, output_format)
         meta_rel = layout.metadata_path(section, filename)
-        if name_checked:
+        if name_checked and not isinstance(self.fs, LocalFileSystem):
             self.backend.check_folder(self.fs, self.root, self._abs(layout.raw_dir(section)))
         else:
             holders = self.stem_holders(section, filename)

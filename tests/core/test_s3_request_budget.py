@@ -67,3 +67,18 @@ def test_the_listing_sees_the_batch_own_writes(s3_store_url, api_env):
     assert [job.state for job in jobs] == [JobState.STORED, JobState.FAILED]
     assert "already exists" in jobs[1].error.message
     assert len(api_env.requests) == 1
+
+
+def test_a_folder_in_raw_takes_its_stem_in_the_batch_listing_too(s3_store_url, api_env):
+    """The write protocol's stem rule on the engine's one listing: "hero.webp/" takes "hero"."""
+    store = open_store(s3_store_url)
+    section = SectionRef("budget-folder", 1)
+    store.create("content/posts/budget-folder/sections/1/raw/hero.webp/inside.txt", b"x", "text/plain")
+    requests = [ImageRequest(prompt="a picture", section=section, size="1024x1024", quality="low",
+                             filename="hero"),
+                ImageRequest(prompt="another", section=SectionRef("budget-folder", 2), size="1024x1024",
+                             quality="low")]
+    jobs = run(store, requests)
+    assert [job.state for job in jobs] == [JobState.FAILED, JobState.STORED]
+    assert "already exists" in jobs[0].error.message
+    assert len(api_env.requests) == 1
