@@ -9,13 +9,18 @@ token, a non-loopback --host without an explicit token.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from blog_images_tui.cli.common import add_api_options
+
+if TYPE_CHECKING:  # stdlib only at import time: --help stays fast
+    from blog_images_tui.web.settings import ServeSettings
 
 HELP = "serve the web page and the REST API (token-protected, loopback by default)"
 
 
-def register(subparsers, add_common) -> None:
+def register(subparsers: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
     parser = subparsers.add_parser(
         "serve", help=HELP, description=HELP + ". Prints the URL to open, with the token in its fragment.",
         epilog="Exit codes: 0 stopped; 2 bad option (a non-loopback --host needs --token; a short token; "
@@ -61,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     return serve(settings, token_generated=generated, verbose=getattr(args, "verbose", 0) or 0, as_json=args.json)
 
 
-def serve(settings, *, token_generated: bool, verbose: int = 0, as_json: bool = False) -> int:
+def serve(settings: ServeSettings, *, token_generated: bool, verbose: int = 0, as_json: bool = False) -> int:
     from blog_images_tui.storage import open_store
     from blog_images_tui.web.server import announce, build_server
 

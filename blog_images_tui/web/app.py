@@ -15,13 +15,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from blog_images_tui import __version__
 from blog_images_tui.errors import BlogImagesError, error_object
+from blog_images_tui.jobs import JobEngine, JobEvent
 from blog_images_tui.web import errors
 from blog_images_tui.web.deps import ServerState, bearer_ok
 from blog_images_tui.web.errors import HostRefused, TooLarge
@@ -43,19 +45,19 @@ SECURITY_HEADERS = [
 ]
 
 
-def _error_bytes(error) -> bytes:
+def _error_bytes(error: BlogImagesError) -> bytes:
     return json.dumps({"ok": False, "error": error_object(error)}).encode()
 
 
 class Guard:
     """Host check, body limit and security headers, for every HTTP request."""
 
-    def __init__(self, app, settings: ServeSettings) -> None:
+    def __init__(self, app: ASGIApp, settings: ServeSettings) -> None:
         self.app = app
         self.hosts = settings.host_names()
         self.max_body = settings.max_body_bytes
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
@@ -95,8 +97,9 @@ class Guard:
                 await _reply(send, 500, _error_bytes(internal))
 
 
-async def _read_limited(receive, limit: int) -> bytes | None:
-    chunks, total = [], 0
+async def _read_limited(receive: Receive, limit: int) -> bytes | None:
+    chunks: list[bytes] = []
+    total = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
@@ -110,10 +113,10 @@ async def _read_limited(receive, limit: int) -> bytes | None:
             return b"".join(chunks)
 
 
-def _replay(body: bytes, receive):
+def _replay(body: bytes, receive: Receive) -> Receive:
     sent = False
 
-    async def replayed():
+    async def replayed() -> Message:
         nonlocal sent
         if not sent:
             sent = True
@@ -129,7 +132,7 @@ def _host_name(host: str) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
-async def _reply(send, status: int, body: bytes) -> None:
+async def _reply(send: Send, status: int, body: bytes) -> None:
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             *SECURITY_HEADERS]})
@@ -141,20 +144,20 @@ def create_app(settings: ServeSettings) -> FastAPI:
     state = ServerState(settings)
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI):
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(_open, state)
-        state.hub.start()
+        hub.start()
         try:
             yield
         finally:
-            await state.hub.aclose()
+            await hub.aclose()
 
     app = FastAPI(title="blog-images", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None, description="Generate and browse a blog's images. Every /api route needs "
                   "`Authorization: Bearer TOKEN`; errors are `{ok: false, error: {type, code, message, hint, "
                   "exit_code}}`.")
     app.state.server = state
-    state.hub = JobHub(lambda on_event: _engine(state, on_event))
+    state.hub = hub = JobHub(lambda on_event: _engine(state, on_event))
     errors.install(app, bearer_ok)
     for module in (store, publish, jobs, meta, stats, page):
         app.include_router(module.router)
@@ -174,9 +177,7 @@ def _open(state: ServerState) -> None:
     state.thumbnails = ThumbnailCache(settings.thumbnail_dir)
 
 
-def _engine(state: ServerState, on_event) -> Any:
-    from blog_images_tui.jobs import JobEngine
-
+def _engine(state: ServerState, on_event: Callable[[JobEvent], None]) -> JobEngine:
     assert state.store is not None
     return JobEngine(state.store, state.settings.client, concurrency=state.settings.concurrency,
                      rpm=state.settings.rpm, on_event=on_event)

@@ -56,7 +56,7 @@ def bearer_ok(request: Request) -> bool:
 def cookie_ok(request: Request) -> bool:
     state: ServerState = request.app.state.server
     given = request.cookies.get(SESSION_COOKIE)
-    return bool(given) and hmac.compare_digest(given.encode(), state.session_value().encode())
+    return given is not None and hmac.compare_digest(given.encode(), state.session_value().encode())
 
 
 def require_token(request: Request) -> None:

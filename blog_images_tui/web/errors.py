@@ -9,6 +9,8 @@ unexpected is a 500 without a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -80,7 +82,7 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")
 
 
-def install(app: FastAPI, is_authorized) -> None:
+def install(app: FastAPI, is_authorized: Callable[[Request], bool]) -> None:
     """Register the handlers; ``is_authorized(request)`` decides whether a 404 may be told."""
 
     @app.exception_handler(BlogImagesError)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,7 +45,7 @@ class JobRecord:
 class JobHub:
     """Submits, finds, cancels and streams the server's jobs."""
 
-    def __init__(self, engine_factory) -> None:
+    def __init__(self, engine_factory: Callable[[Callable[[JobEvent], None]], JobEngine]) -> None:
         self._engine_factory = engine_factory
         self.engine: JobEngine | None = None
         self.records: dict[str, JobRecord] = {}

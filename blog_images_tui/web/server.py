@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import os
 import shlex
+import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import FrameType
+from typing import TextIO
 
 import uvicorn
+from fastapi import FastAPI
 
 from blog_images_tui.web.app import create_app
+from blog_images_tui.web.deps import ServerState
 from blog_images_tui.web.settings import ServeSettings
 
 GRACEFUL_TIMEOUT_S = 5
@@ -33,7 +38,7 @@ class WebServer(uvicorn.Server):
         #: the signals that stopped it
         self.stopped_by: list[int] = []
 
-    def handle_exit(self, sig, frame) -> None:  # called by uvicorn's signal handlers
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:  # called by uvicorn's signal handlers
         self._close_streams()
         super().handle_exit(sig, frame)
 
@@ -43,15 +48,17 @@ class WebServer(uvicorn.Server):
         self.should_exit = True
 
     @property
-    def state(self):
+    def state(self) -> ServerState:
         """The app's :class:`~blog_images_tui.web.deps.ServerState` (store, hub, settings)."""
-        return self.config.app.state.server
+        app = self.config.app
+        assert isinstance(app, FastAPI)
+        return app.state.server
 
     def _close_streams(self) -> None:
         if self.state.hub is not None:
             self.state.hub.close_streams()
 
-    async def shutdown(self, sockets=None) -> None:
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         await super().shutdown(sockets=sockets)
         # uvicorn raises the caught signal again once stopped (the process then dies of
         # SIGTERM, or Ctrl-C becomes a KeyboardInterrupt): a stop asked for is a clean exit here.
@@ -60,7 +67,7 @@ class WebServer(uvicorn.Server):
             self.stopped_by = list(captured)
             captured.clear()
 
-    async def startup(self, sockets=None) -> None:
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
         if self.started and self.servers:
             host, port = self.servers[0].sockets[0].getsockname()[:2]
@@ -69,7 +76,8 @@ class WebServer(uvicorn.Server):
                 self.on_ready(host, port)
 
 
-def build_server(settings: ServeSettings, *, on_ready=None, verbose: int = 0) -> WebServer:
+def build_server(settings: ServeSettings, *, on_ready: Callable[[str, int], None] | None = None,
+                 verbose: int = 0) -> WebServer:
     config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, lifespan="on",
                             log_level="info" if verbose else "warning", access_log=verbose > 0,
                             timeout_graceful_shutdown=GRACEFUL_TIMEOUT_S, server_header=False,
@@ -83,20 +91,20 @@ def page_url(host: str, port: int, token: str | None = None) -> str:
     return f"http://{shown}:{port}/" + (f"#token={token}" if token else "")
 
 
-def ssh_tunnel_line(port: int, environ=None) -> str | None:
+def ssh_tunnel_line(port: int, environ: Mapping[str, str] | None = None) -> str | None:
     """The ``ssh -L`` command that reaches this server from the machine the user came from over SSH."""
-    environ = os.environ if environ is None else environ
-    parts = (environ.get("SSH_CONNECTION") or "").split()
+    source: Mapping[str, str] = os.environ if environ is None else environ
+    parts = (source.get("SSH_CONNECTION") or "").split()
     if len(parts) != 4:
         return None
     server_address = parts[2]
-    user = environ.get("USER") or environ.get("LOGNAME")
+    user = source.get("USER") or source.get("LOGNAME")
     target = f"{user}@{server_address}" if user else server_address
     return f"ssh -N -L {port}:127.0.0.1:{port} {shlex.quote(target)}"
 
 
 def announce(settings: ServeSettings, host: str, port: int, *, token_generated: bool, as_json: bool = False,
-             stream=None) -> None:
+             stream: TextIO | None = None) -> None:
     """Tell the user where the page is (and the token, in the fragment: never sent to the server)."""
     stream = stream or sys.stdout
     tunnel = ssh_tunnel_line(port)

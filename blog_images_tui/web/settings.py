@@ -9,6 +9,7 @@ import ipaddress
 import os
 import secrets
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,10 +51,10 @@ def check_token(token: str) -> str:
     return token
 
 
-def resolve_token(explicit: str | None, host: str, environ: dict[str, str] | None = None) -> tuple[str, bool]:
+def resolve_token(explicit: str | None, host: str, environ: Mapping[str, str] | None = None) -> tuple[str, bool]:
     """The token and whether it was generated; a non-loopback host needs an explicit one."""
-    environ = os.environ if environ is None else environ
-    given = explicit or environ.get(TOKEN_ENV) or None
+    source: Mapping[str, str] = os.environ if environ is None else environ
+    given = explicit or source.get(TOKEN_ENV) or None
     if given:
         return check_token(given), False
     if not is_loopback(host):

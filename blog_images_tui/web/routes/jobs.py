@@ -24,6 +24,7 @@ from blog_images_tui.errors import AuthConfigError, BadInput, error_object
 from blog_images_tui.generation import ImageRequest
 from blog_images_tui.ids import SLUG_PATTERN, SectionRef
 from blog_images_tui.secrets import redact
+from blog_images_tui.storage import Store
 from blog_images_tui.web.deps import HubDep, ServerState, StateDep, require_token
 from blog_images_tui.web.hub import JobRecord
 from blog_images_tui.web.models import Estimate, JobCreate, JobList, JobOut
@@ -57,11 +58,11 @@ def _stored_ref(section: SectionRef, filename: str, output_format: str, image_pa
             "image_path": image_path, "metadata_path": metadata_path, **image_urls(section, name)}
 
 
-def job_json(record: JobRecord, store) -> dict[str, Any]:
+def job_json(record: JobRecord, store: Store | None) -> dict[str, Any]:
     job, request = record.job, record.job.request
     images = [_stored_ref(stored.section, stored.filename, request.output_format, stored.image_path,
                           stored.metadata_path) for stored in (job.results or ([job.result] if job.result else []))]
-    if not images and job.existing_name:
+    if not images and job.existing_name and store is not None:
         filename = job.existing_name[:-len(layout.METADATA_SUFFIX)]
         image_rel = layout.image_path(request.section, filename, request.output_format)
         images.append(_stored_ref(request.section, filename, request.output_format, store.display_path(image_rel),

@@ -9,7 +9,7 @@ bytes are streamed from an open file, never read whole into memory.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response, StreamingResponse
@@ -87,7 +87,7 @@ def image_detail(post: str, section: str, name: str, store: StoreDep) -> dict[st
             **image_urls(ref, name)}
 
 
-def _chunks(handle) -> Iterator[bytes]:
+def _chunks(handle: IO[bytes]) -> Iterator[bytes]:
     try:
         while chunk := handle.read(CHUNK_BYTES):
             yield chunk
