@@ -84,6 +84,11 @@ def _checked(name: str, data: bytes, ref: dict[str, Any], what: str, limit: int 
     return InputImage(name, data, info.format, info.width, info.height, digest, {**ref, "sha256": digest})
 
 
+def from_upload(file_name: str, data: bytes, *, what: str = "image") -> InputImage:
+    """Bytes a client sent (the web server's uploads), checked like a local file; lineage by file name."""
+    return _checked(_upload_name(file_name), data, {"name": _upload_name(file_name)}, what)
+
+
 def decode_check(image: InputImage) -> None:
     """Decode the whole image with Pillow (imports: a truncated or corrupt file is refused)."""
     from PIL import Image

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -56,6 +57,7 @@ class Guard:
         self.app = app
         self.hosts = settings.host_names()
         self.max_body = settings.max_body_bytes
+        self.max_upload = settings.max_upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -65,17 +67,17 @@ class Guard:
         if _host_name(host) not in self.hosts:
             return await _reply(send, 400, _error_bytes(HostRefused(
                 "this server does not answer to that host name", hint="open it by the address it printed")))
+        limit = self.max_upload if _is_upload(scope) else self.max_body
+        too_large = TooLarge(f"the request body is over the {limit // 1024} KiB limit")
         declared = headers.get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
-            return await _reply(send, 413, _error_bytes(TooLarge(
-                f"the request body is over the {self.max_body // 1024} KiB limit")))
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            return await _reply(send, 413, _error_bytes(too_large))
 
         if declared is None and scope.get("method") in ("POST", "PUT", "PATCH", "DELETE"):
             # A chunked body has no length to check up front: read it here, up to the limit.
-            body = await _read_limited(receive, self.max_body)
+            body = await _read_limited(receive, limit)
             if body is None:
-                return await _reply(send, 413, _error_bytes(TooLarge(
-                    f"the request body is over the {self.max_body // 1024} KiB limit")))
+                return await _reply(send, 413, _error_bytes(too_large))
             receive = _replay(body, receive)
         started = False
 
@@ -95,6 +97,14 @@ class Guard:
             if not started:
                 internal = BlogImagesError(f"internal error: {type(error).__name__}", hint="see the server's log")
                 await _reply(send, 500, _error_bytes(internal))
+
+
+#: POST .../images: an upload, the one body allowed to be an image
+_UPLOAD_PATH = re.compile(r"/api/v1/posts/[^/]+/sections/[^/]+/images")
+
+
+def _is_upload(scope: Scope) -> bool:
+    return scope.get("method") == "POST" and bool(_UPLOAD_PATH.fullmatch(scope.get("path", "")))
 
 
 async def _read_limited(receive: Receive, limit: int) -> bytes | None:

@@ -79,6 +79,8 @@ class ServeSettings:
     allowed_hosts: tuple[str, ...] = ()
     thumbnail_dir: Path | None = None
     max_body_bytes: int = MAX_BODY_BYTES
+    #: an uploaded image (what the Images API takes as an input image)
+    max_upload_bytes: int = 50 * 1024 * 1024
 
     def __repr__(self) -> str:  # never show the token or the key
         return f"ServeSettings(host={self.host!r}, port={self.port}, store_url={self.store_url!r})"

@@ -112,3 +112,53 @@ def test_the_new_routes_need_the_token(web_local):
                                    ("PUT", f"{base}/alt", {"text": "x"})):
             assert_error(anonymous.request(method, path, json=body), 401, "unauthorized", 3)
     assert JOB  # the shared job body is the one the other API tests post
+
+
+def _png(width: int = 64, height: int = 48) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (10, 120, 200)).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_upload_an_image_into_a_section(web, fake_api):
+    with web.client() as client:
+        path = "/api/v1/posts/53/sections/intro/images"
+        made = client.post(path, params={"filename": "brand-mark", "prompt": "our logo"}, content=_png(),
+                           headers={"Content-Type": "image/png"})
+        assert made.status_code == 201, made.text
+        assert made.json()["name"] == "brand-mark.png"
+        detail = client.get(f"{path}/brand-mark.png").json()
+        assert detail["lineage"]["operation"] == "import" and detail["metadata"]["width"] == 64
+        assert client.get(f"{path}/brand-mark.png/file").content == _png()
+        # It can be edited like any other image, named by its store reference.
+        edit = client.post("/api/v1/jobs", json={"edit": "53/intro/brand-mark.png", "prompt": "in gold",
+                                                 "partial_images": 0}).json()
+        assert wait_for_job(client, edit["job_id"])["status"] == "stored"
+        assert_error(client.post(path, params={"filename": "brand-mark"}, content=_png()), 400, "bad_input", 2)
+        assert_error(client.post(path, content=b"not an image at all"), 400, "bad_input", 2)
+        truncated = _png()[:-40]
+        assert_error(client.post(path, params={"filename": "cut"}, content=truncated), 400, "bad_input", 2)
+        assert_error(client.post(path, params={"filename": "../x"}, content=_png()), 400, "bad_input", 2)
+        auto = client.post(path, content=_png()).json()["name"]
+        assert auto != "brand-mark.png" and auto.endswith(".png")
+        names = {image["name"] for image in client.get(path).json()["images"]}
+        assert "cut.png" not in names and {"brand-mark.png", auto} <= names
+    assert settle(fake_api) == 1
+
+
+def test_uploads_have_their_own_size_limit(local_store_url, fake_api, tmp_path):
+    from tests.web.conftest import start_server
+
+    server = start_server(local_store_url, base_url=fake_api.base_url, tmp_path=tmp_path, max_upload_bytes=20_000)
+    try:
+        with server.client() as client:
+            path = "/api/v1/posts/53/sections/intro/images"
+            assert client.post(path, content=_png()).status_code == 201
+            assert_error(client.post(path, content=_png(800, 800) + b"\0" * 30_000), 413, "too_large", 2)
+            assert_error(client.post(path, content=iter([b"\0" * 25_000])), 413, "too_large", 2)
+    finally:
+        server.stop()

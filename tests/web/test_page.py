@@ -279,3 +279,21 @@ def test_publish_and_copy_the_snippet(browser, web_local):
     css(browser, "#alt-form button").click()
     wait_until(browser, lambda d: 'alt="A white lighthouse on a cliff at dawn"'
                in css(d, "#snippet-html").get_attribute("value"), what="the new alt in the snippet")
+
+
+def test_upload_an_image_from_this_computer(browser, web_local, tmp_path):
+    seed(web_local)
+    from PIL import Image
+
+    picture = tmp_path / "Brand Mark.png"
+    Image.new("RGB", (120, 80), (200, 30, 30)).save(picture)
+    open_page(browser, web_local)
+    css(browser, '#posts button[data-post="53"]').click()
+    wait_until(browser, lambda d: css_all(d, '#posts button.section[data-section="1"]'), what="the sections")[0].click()
+    wait_until(browser, lambda d: css(d, "#upload-label").is_displayed(), what="the upload button")
+    css(browser, "#upload").send_keys(str(picture))
+    wait_until(browser, lambda d: css_all(d, '#gallery .thumb.fresh[data-name="Brand-Mark.png"]'),
+               what="the imported image in the gallery")
+    with web_local.client() as client:
+        detail = client.get("/api/v1/posts/53/sections/1/images/Brand-Mark.png").json()
+    assert detail["lineage"]["operation"] == "import" and detail["metadata"]["width"] == 120

@@ -8,10 +8,11 @@ bytes are streamed from an open file, never read whole into memory.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import IO, Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from blog_images_tui import layout, pruning
@@ -20,7 +21,16 @@ from blog_images_tui.ids import SectionRef, parse_filename, parse_id
 from blog_images_tui.thumbnails import CONTENT_TYPE as THUMB_TYPE
 from blog_images_tui.thumbnails import MAX_WIDTH, MIN_WIDTH
 from blog_images_tui.web.deps import StateDep, StoreDep, require_token, require_token_or_cookie
-from blog_images_tui.web.models import Deleted, ImageDetail, ImageList, ImageOut, PostList, PruneCreate, SectionList
+from blog_images_tui.web.models import (
+    Deleted,
+    ImageDetail,
+    ImageList,
+    ImageOut,
+    PostList,
+    PruneCreate,
+    SectionList,
+    StoredRef,
+)
 
 CHUNK_BYTES = 256 * 1024
 #: what lineage means in a metadata (the iterate issue's fields)
@@ -147,3 +157,26 @@ def prune_group(post: str, section: str, body: PruneCreate, store: StoreDep) -> 
     plan = pruning.plan_prune(store, ref, body.group_id, body.keep)
     deleted = pruning.execute(store, plan, force=body.force)
     return {"deleted": [entry.image_name for entry in deleted], "kept": plan.kept}
+
+
+@router.post("/posts/{post}/sections/{section}/images", response_model=StoredRef, status_code=201,
+             dependencies=[Depends(require_token)],
+             openapi_extra={"requestBody": {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}}}})
+async def upload_image(post: str, section: str, request: Request, store: StoreDep, filename: str | None = None,
+                       prompt: str | None = None) -> dict[str, Any]:
+    """Import an image sent as the body (PNG, JPEG or WebP, checked by its bytes and decoded whole) with its
+    metadata (``operation: "import"``); never over an existing name."""
+    from blog_images_tui.importing import import_image
+    from blog_images_tui.inputs import decode_check, from_upload
+
+    ref = SectionRef.parse(post, section)
+    if filename is not None:
+        parse_filename(filename)
+    data = await request.body()
+    image = from_upload(filename or "upload", data, what="uploaded image")
+    await asyncio.to_thread(decode_check, image)
+    stored = await asyncio.to_thread(import_image, store, ref, image, filename=filename or layout.timestamp_filename(),
+                                     prompt=prompt)
+    name = layout.image_name(stored.filename, image.format)
+    return {"post_id": ref.post_id, "section_id": ref.section_id, "name": name, "image_path": stored.image_path,
+            "metadata_path": stored.metadata_path, **image_urls(ref, name)}

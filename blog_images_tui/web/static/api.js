@@ -33,12 +33,15 @@ class ApiError extends Error {
 }
 BI.ApiError = ApiError;
 
-async function request(path, { method = "GET", body, signal, headers = {} } = {}) {
+async function request(path, { method = "GET", body, rawBody, contentType, signal, headers = {} } = {}) {
   const init = { method, signal, headers: { ...headers, Authorization: `Bearer ${BI.token()}` },
                  credentials: "same-origin" };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
+  } else if (rawBody !== undefined) {
+    init.headers["Content-Type"] = contentType;
+    init.body = rawBody;
   }
   let response;
   try {

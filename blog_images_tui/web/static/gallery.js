@@ -79,6 +79,7 @@
     markCurrent();
     BI.form?.useSection(postId, sectionId);
     document.getElementById("gallery-title").textContent = `Post ${postId} · section ${sectionId}`;
+    document.getElementById("upload-label").hidden = false;
     const grid = document.getElementById("gallery");
     grid.setAttribute("aria-busy", "true");
     try {
@@ -188,7 +189,26 @@
       BI.form?.reuse(viewing);
     });
     document.getElementById("refresh").addEventListener("click", gallery.refresh);
+    document.getElementById("upload").addEventListener("change", upload);
   };
+
+  // An image from this computer into the open section (checked and stored by the server's import rules).
+  async function upload(event) {
+    const file = event.target.files[0];
+    event.target.value = "";
+    if (!file || !current) return;
+    const stem = file.name.replace(/\.[^.]*$/, "").replace(/[^A-Za-z0-9_-]+/g, "-").replace(/^[-_]+/, "").slice(0, 90);
+    const query = stem ? `?filename=${encodeURIComponent(stem)}` : "";
+    try {
+      const response = await BI.request(`${sectionPath(current.post_id, current.section_id)}/images${query}`,
+                                        { method: "POST", rawBody: file, contentType: file.type || "application/octet-stream" });
+      const stored = await response.json();
+      BI.toast(`Imported ${stored.name}`);
+      await gallery.openSection(current.post_id, current.section_id, { select: stored.name });
+    } catch (error) {
+      BI.toast(error.text || String(error), "error");
+    }
+  }
 
   gallery.refresh = async () => {
     await gallery.loadPosts();
