@@ -7,6 +7,9 @@ Tests talk to it over HTTP with httpx, as any client would.
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -17,7 +20,7 @@ import pytest
 
 from blog_images_tui.generation import ClientSettings
 from blog_images_tui.secrets import ApiKey
-from tests.support import TEST_KEY, wait_until
+from tests.support import TEST_KEY, default_sigint, wait_until
 
 TOKEN = "web-test-token-0123456789"
 
@@ -117,3 +120,42 @@ def read_events(client: httpx.Client, job_id: str, *, into: list | None = None, 
             field, _, value = line.partition(":")
             current[field] = value.lstrip(" ")
     return events
+
+
+URL = re.compile(r"open: (http://127\.0\.0\.1:(\d+)/)#token=(\S+)")
+
+
+class Serve:
+    """One ``blog-images serve`` process and the lines it printed."""
+
+    def __init__(self, *args: str, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", "blog_images_tui", "serve", *args],
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                        preexec_fn=default_sigint)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, pattern: re.Pattern, timeout_s: float = 60) -> re.Match:
+        def found():
+            match = next((m for line in list(self.lines) if (m := pattern.search(line))), None)
+            return match or (self.process.poll() is not None and "exited")
+
+        match = wait_until(found, timeout=timeout_s, what=f"{pattern.pattern!r} in the output")
+        if match == "exited":
+            raise AssertionError(f"no {pattern.pattern!r} in {self.lines}; stderr: {self.stderr()}")
+        return match
+
+    def stderr(self) -> str:
+        if self.process.poll() is None:
+            return "(still running)"
+        return self.process.stderr.read()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(10)

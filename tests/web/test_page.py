@@ -297,3 +297,26 @@ def test_upload_an_image_from_this_computer(browser, web_local, tmp_path):
     with web_local.client() as client:
         detail = client.get("/api/v1/posts/53/sections/1/images/Brand-Mark.png").json()
     assert detail["lineage"]["operation"] == "import" and detail["metadata"]["width"] == 120
+
+
+def test_open_the_url_blog_images_serve_printed(browser, api_env, local_store_url):
+    import os
+
+    from tests.web.conftest import URL, Serve
+
+    env = {**os.environ, "BLOG_IMAGES_STORE": local_store_url}
+    env.pop("BLOG_IMAGES_SERVE_TOKEN", None)
+    serve = Serve("--port", "0", env=env)
+    try:
+        printed = serve.wait_for(URL)
+        browser.get(printed[0].removeprefix("open: "))
+        wait_until(browser, lambda d: css(d, "#app").is_displayed(), what="the page the printed URL opens")
+        assert browser.execute_script("return location.hash") == ""
+        for name, value in {"post_id": "7", "section_id": "hero", "prompt": "A paper boat on a pond"}.items():
+            css(browser, f'#gen-form [name="{name}"]').send_keys(value)
+        css(browser, "#gen-submit").click()
+        wait_until(browser, lambda d: css_all(d, '#job-list .job[data-status="stored"]'), timeout_s=60,
+                   what="the job stored by the serve process")
+        wait_until(browser, lambda d: css_all(d, "#gallery .thumb.fresh"), what="the new image in the gallery")
+    finally:
+        serve.stop()
