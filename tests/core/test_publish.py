@@ -399,3 +399,18 @@ def test_doctor_finds_derivatives_without_a_manifest_and_manifests_naming_missin
     publish(store)
     publish(store, "other")
     assert examine(store).healthy  # publishing again repairs both
+
+
+def test_api_publish_takes_the_store_project_files_publish_table(local_store_url):
+    from blog_images_tui import api
+
+    store = open_store(local_store_url)
+    stored(store)
+    Path(local_store_url).parent.joinpath("blog-images.toml").write_text(
+        '[publish]\nwidths = [48, 96]\nformats = ["webp", "jpeg"]\n')
+    result = api.publish(53, 1, "hero", store=local_store_url, quality={"jpeg": 60})
+    assert [(e["format"], e["width"]) for e in result.manifest["derivatives"]] == [
+        ("webp", 48), ("jpeg", 48), ("webp", 96), ("jpeg", 96)]
+    assert result.manifest["settings"]["quality"] == {"jpeg": 60}
+    assert api.publish(53, 1, "hero", store=local_store_url, widths=(64,)).manifest["settings"]["widths"] == [64]
+    assert api.set_alt(53, 1, "hero", "Alt from the API", store=local_store_url).manifest_changed
