@@ -234,3 +234,20 @@ def test_dry_run_sees_a_taken_variant_name_and_counts_every_variant(capsys, api_
     # three low-quality 1024x1024 gpt-image-1.5 images at $0.009 each, plus the prompt's few tokens
     assert plan[1]["estimated_cost"]["usd"] == pytest.approx(3 * 0.009, abs=0.001)
     assert len(api_env.requests) == before
+
+
+def test_the_iterate_example_runs_after_the_batch_example(capsys, api_env, local_store_url, tmp_path, monkeypatch):
+    import shutil
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    monkeypatch.chdir(tmp_path)  # a project folder with the example config (its templates)
+    shutil.copy(examples / "blog-images.toml", tmp_path / "blog-images.toml")
+    assert cli(capsys, "batch", str(examples / "batch.jsonl"), "--store", local_store_url)[0] == 0
+    code, _, err = cli(capsys, "batch", str(examples / "batch-iterate.jsonl"), "--store", local_store_url)
+    assert code == 0, err
+    store = open_store(local_store_url)
+    names = {entry.filename for entry in store.list_images(SECTION)}
+    assert {"hero-options-1", "hero-options-2", "hero-options-3", "hero-night"} <= names
+    assert {entry.filename for entry in store.list_images(SectionRef(53, 3))} >= {"hero-wide-1", "hero-wide-2"}
+    assert store.read_metadata(SECTION, "hero-night")["source"]["name"] == "hero"
