@@ -526,6 +526,8 @@ class _Params:
     stream: bool
     partial_images: int
     prompt: str
+    #: images an edit sent (billed as image input tokens)
+    input_images: int = 0
 
     @property
     def size(self) -> str:
@@ -687,16 +689,24 @@ def _parse_edit(record: RecordedRequest) -> _Params:
             except ValueError:
                 raise _BadRequest(f"Invalid value for '{name}': {body[name]!r}.", name) from None
     body["stream"] = str(body.get("stream", "")).lower() == "true"
-    return _parse_params(body)
+    params = _parse_params(body)
+    params.input_images = len(images)
+    return params
+
+
+#: image input tokens per image an edit sends (a rough figure, like the output ones)
+_INPUT_IMAGE_TOKENS = 323
 
 
 def _usage(params: _Params) -> dict:
-    input_tokens = max(1, len(params.prompt) // 4)
+    text_tokens = max(1, len(params.prompt) // 4)
+    image_tokens = _INPUT_IMAGE_TOKENS * params.input_images
+    input_tokens = text_tokens + image_tokens
     per_image = round(_OUTPUT_TOKENS.get(params.quality, 4160) * params.width * params.height / (1024 * 1024))
     output_tokens = max(1, per_image) * params.n
     return {
         "input_tokens": input_tokens,
-        "input_tokens_details": {"image_tokens": 0, "text_tokens": input_tokens},
+        "input_tokens_details": {"image_tokens": image_tokens, "text_tokens": text_tokens},
         "output_tokens": output_tokens,
         "total_tokens": input_tokens + output_tokens,
         "output_tokens_details": {"image_tokens": output_tokens, "text_tokens": 0},

@@ -79,3 +79,11 @@ def test_generations_take_n_and_a_scripted_partial_answer(fake_api, client):
     assert len(client.images.generate(model="gpt-image-2", prompt="x", n=4, size="64x64").data) == 4
     fake_api.enqueue(Reply.ok(count=2))
     assert len(client.images.generate(model="gpt-image-2", prompt="x", n=3, size="64x64").data) == 2
+
+
+def test_edit_usage_counts_the_input_images(fake_api, client):
+    image = ("a.png", make_png(8, 8), "image/png")
+    one = client.images.edit(model="gpt-image-1.5", prompt="x", image=[image]).usage
+    two = client.images.edit(model="gpt-image-1.5", prompt="x", image=[image, image]).usage
+    assert two.input_tokens_details.image_tokens == 2 * one.input_tokens_details.image_tokens > 0
+    assert client.images.generate(prompt="x").usage.input_tokens_details.image_tokens == 0
