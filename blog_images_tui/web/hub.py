@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +26,8 @@ from blog_images_tui.jobs import Job, JobEngine, JobEvent, JobState
 
 #: finished jobs kept for GET /jobs; the oldest finished ones are forgotten past this
 MAX_FINISHED_RECORDS = 500
+#: seconds a publish run still gets at shutdown
+TASK_GRACE_S = 5.0
 
 
 @dataclass(eq=False)
@@ -51,6 +53,8 @@ class JobHub:
         self.records: dict[str, JobRecord] = {}
         self._closing = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: publish runs by what they publish: the same one asked twice at once runs once
+        self._tasks: dict[Hashable, asyncio.Future[Any]] = {}
 
     # -- life -------------------------------------------------------------------------
     def start(self) -> None:
@@ -58,10 +62,32 @@ class JobHub:
         self.engine = self._engine_factory(self._on_event)
 
     async def aclose(self) -> None:
-        """Stop: streams end, queued jobs are cancelled, an image being written still lands."""
+        """Stop: streams end, queued jobs are cancelled, an image being written still lands;
+        a publish run gets a few seconds to finish (one cut short is completed by the next)."""
         self._closing.set()
         if self.engine is not None:
             await self.engine.aclose()
+        running = [task for task in self._tasks.values() if not task.done()]
+        if running:
+            _done, late = await asyncio.wait(running, timeout=TASK_GRACE_S)
+            for task in late:
+                task.cancel()
+
+    async def run_task(self, key: Hashable, start: Callable[[], Awaitable[Any]]) -> Any:
+        """Run ``start()`` as the server's task, not the request's: a client that leaves does not
+        stop it; callers asking for the same ``key`` meanwhile share that one run and its result."""
+        task = self._tasks.get(key)
+        if task is None or task.done():
+            task = self._tasks[key] = asyncio.ensure_future(start())
+
+            def forget(done: asyncio.Future[Any], key: Hashable = key) -> None:
+                if self._tasks.get(key) is done:
+                    del self._tasks[key]
+                if not done.cancelled():
+                    done.exception()  # retrieved: the callers that await it get it raised
+
+            task.add_done_callback(forget)
+        return await asyncio.shield(task)
 
     def close_streams(self) -> None:
         """End every event stream now (shutdown begins); safe from any thread."""

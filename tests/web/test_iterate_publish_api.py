@@ -162,3 +162,31 @@ def test_uploads_have_their_own_size_limit(local_store_url, fake_api, tmp_path):
             assert_error(client.post(path, content=iter([b"\0" * 25_000])), 413, "too_large", 2)
     finally:
         server.stop()
+
+
+def test_the_same_publish_asked_at_once_runs_once(web_local):
+    import threading
+
+    with web_local.client() as client:
+        name = generate(client)["images"][0]["name"]
+    path = f"/api/v1/posts/53/sections/intro/images/{name}/publish"
+    answers: list[dict] = []
+
+    def ask() -> None:
+        with web_local.client() as client:
+            answers.append(client.post(path, json={"widths": [320, 640, 960], "formats": ["webp", "avif"]}).json())
+
+    askers = [threading.Thread(target=ask) for _ in range(3)]
+    for asker in askers:
+        asker.start()
+    for asker in askers:
+        asker.join(60)
+    assert len(answers) == 3 and all("html" in answer for answer in answers), answers
+    # One run made the files; a run after it would have found them (reused), none made them twice.
+    made = [answer["created"] for answer in answers if answer["created"]]
+    assert made and all(created == made[0] for created in made)
+    for answer in answers:  # the shared run's answer, or a later run's that found every file made
+        assert sorted(answer["created"] + answer["reused"]) == sorted(made[0])
+    with web_local.client() as client:
+        again = client.post(path, json={"widths": [320, 640, 960], "formats": ["webp", "avif"]}).json()
+        assert again["changed"] is False

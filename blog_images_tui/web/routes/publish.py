@@ -1,14 +1,17 @@
 """Publishing an image for the web (derivatives, manifest, snippets) and its alt text.
 
-The core's :class:`~blog_images_tui.publish.Publisher` does the work: encoding
-runs in its thread pool, off the event loop; a second publish with the same
-settings writes nothing. Only the manifest and the metadata's ``alt`` are ever
-replaced, conditionally, by the core's rules.
+The core's :class:`~blog_images_tui.publish.Publisher` does the work, as a task
+of the server's job hub (not of the request: it goes on if the client leaves,
+and identical requests meanwhile share it); encoding runs in its thread pool,
+off the event loop; a second publish with the same settings writes nothing.
+Only the manifest and the metadata's ``alt`` are ever replaced, conditionally,
+by the core's rules.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -16,7 +19,8 @@ from fastapi import APIRouter, Depends
 from blog_images_tui import api
 from blog_images_tui.errors import NotFound
 from blog_images_tui.ids import SectionRef
-from blog_images_tui.web.deps import StoreDep, require_token
+from blog_images_tui.publish import PublishResult
+from blog_images_tui.web.deps import HubDep, StoreDep, require_token
 from blog_images_tui.web.models import AltOut, AltUpdate, PublishCreate, PublishOut
 from blog_images_tui.web.routes.store import parse_image_name
 
@@ -30,14 +34,21 @@ def _out(manifest: dict[str, Any], **extra: Any) -> dict[str, Any]:
 
 
 @router.post("/publish", response_model=PublishOut)
-async def publish(post: str, section: str, name: str, body: PublishCreate, store: StoreDep) -> dict[str, Any]:
-    """Make (or find) the web derivatives and the snippets; idempotent."""
+async def publish(post: str, section: str, name: str, body: PublishCreate, store: StoreDep,
+                  hub: HubDep) -> dict[str, Any]:
+    """Make (or find) the web derivatives and the snippets; idempotent. The work is a server task
+    (it goes on if the client leaves), shared by identical requests made meanwhile."""
     ref = SectionRef.parse(post, section)
     filename, _fmt = parse_image_name(name)
-    result = await api.apublish(ref.post_id, ref.section_id, filename, store=store,
-                                widths=tuple(body.widths) if body.widths else None,
-                                formats=tuple(body.formats) if body.formats else None, fallback=body.fallback,
-                                sizes=body.sizes, alt=body.alt, pool="thread")
+
+    def start() -> Awaitable[PublishResult]:
+        return api.apublish(ref.post_id, ref.section_id, filename, store=store,
+                            widths=tuple(body.widths) if body.widths else None,
+                            formats=tuple(body.formats) if body.formats else None, fallback=body.fallback,
+                            sizes=body.sizes, alt=body.alt, pool="thread")
+
+    key = ("publish", ref, filename, body.model_dump_json())
+    result: PublishResult = await hub.run_task(key, start)
     return _out(result.manifest, changed=result.changed, created=result.created, reused=result.reused,
                 manifest_path=result.manifest_path)
 
