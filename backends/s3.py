@@ -42,7 +42,8 @@ class S3Backend(Backend):
             if secret and len(secret) >= 16:  # real ones are 40+ characters; never redact a word
                 register_secret(secret)
         client_kwargs: dict[str, Any] = {}
-        endpoint = opts.get("endpoint_url") or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        endpoint = (opts.get("endpoint_url") or os.environ.get("AWS_ENDPOINT_URL_S3")
+                    or os.environ.get("AWS_ENDPOINT_URL"))
         if opts.get("region"):
             client_kwargs["region_name"] = opts["region"]
         retries = int(opts.get("retries", 3))

@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         return got, error
 
     outcomes = [one(worker) for worker in workers]  # one at a time: workers would disturb each other
-    for (module, part), (got, error) in zip(workers, outcomes):
+    for (module, part), (got, error) in zip(workers, outcomes, strict=True):
         label = module + (f":{part}" if part else "")
         if error:
             failures.append(label)

@@ -20,6 +20,7 @@ import statistics
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from bench.common import IMAGES_PER_SECTION, SECTIONS_PER_POST, Row, check, worker_main
@@ -92,7 +93,7 @@ def browse_store(moto: MotoProcess, bucket: str, posts: int, repeats: int) -> di
     raw_prefix = f"{PREFIX}/content/posts/{section.post_id}/sections/{section.section_id}/raw/"
     return {
         "list_posts": measure(store.list_posts, repeats),
-        "open_section": measure(lambda: store.list_images(section), repeats),
+        "open_section": measure(partial(store.list_images, section), repeats),
         "floor_posts": measure(lambda: client.list_objects_v2(Bucket=bucket, Prefix=f"{PREFIX}/content/posts/",
                                                               Delimiter="/"), repeats),
         "floor_section": measure(lambda: client.list_objects_v2(Bucket=bucket, Prefix=raw_prefix, Delimiter="/"),
@@ -121,7 +122,7 @@ def local_rows(cfg: dict[str, Any], repeats: int) -> list[Row]:
         setup_s = time.perf_counter() - started
         store = open_store(os.path.join(root, PREFIX))
         section = SectionRef(max(1, posts // 2), 2)
-        best[label] = (len(keys), setup_s, measure(lambda: store.list_images(section), repeats)[1],
+        best[label] = (len(keys), setup_s, measure(partial(store.list_images, section), repeats)[1],
                        measure(store.list_posts, repeats)[1])
     (n_small, _, small_section, small_posts), (n_big, setup_big, big_section, big_posts) = best["small"], best["big"]
     return [Row("3 browse", f"local disk, open one section: {n_big:,} vs {n_small:,} files (best times)",
@@ -157,7 +158,7 @@ def run(cfg: dict[str, Any]) -> list[Row]:
     n_small, n_big = small["objects"], big["objects"]
     for key, what in (("list_posts", "list posts"), ("open_section", "open one section (list_images)")):
         calls_key = "posts_calls" if key == "list_posts" else "section_calls"
-        for label, result in (("small", small), ("big", big)):
+        for result in (small, big):
             med, best = result[key]
             calls = ", ".join(f"{n} {name}" for name, n in result[calls_key].items()) or "none"
             rows.append(Row("3 browse", f"{what}, {result['objects']:,} objects", med * 1000, "ms",

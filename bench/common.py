@@ -16,8 +16,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 #: Sizes per scale. "full" is what the issue asks for; "quick" is a few-minute
 #: sanity run; "smoke" only proves the harness runs (CI).

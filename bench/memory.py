@@ -15,13 +15,12 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import Row, check, client_settings, worker_main
+from bench.common import Row, client_settings, worker_main
 
 TARGET_MB = 300
 LATENCY = 0.2
@@ -40,11 +39,11 @@ def rss_mb() -> float:
 
 
 def measure(kind: str, n: int, noise_bytes: int) -> dict[str, Any]:
+    import openai  # noqa: F401 - imported before "before", like any process that has generated once
+
     from bench.servers import FakeAPIProcess, MotoProcess
     from bench.throughput import make_requests, open_bench_store
     from blog_images_tui.jobs import JobEngine
-
-    import openai  # noqa: F401 - imported before "before", like any process that has generated once
 
     moto = MotoProcess() if kind == "s3" else None
     try:
@@ -96,7 +95,7 @@ def run(cfg: dict[str, Any]) -> list[Row]:
             command = [sys.executable, "-m", "bench.memory", "--scale", cfg["scale"], "--part", f"measure:{kind}:{n}"]
             done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600,
                                   env=dict(os.environ, PYTHONPATH=str(ROOT)))
-            line = next((l for l in done.stdout.splitlines() if l.startswith("BENCH-ROWS ")), None)
+            line = next((text for text in done.stdout.splitlines() if text.startswith("BENCH-ROWS ")), None)
             if line is None:
                 raise RuntimeError(f"memory {kind} {n}: {done.stderr[-800:]}")
             found[n] = json.loads(line[len("BENCH-ROWS "):])[0]["extra"]

@@ -111,12 +111,11 @@ def tool_service(base_url: str, n: int) -> tuple[float, float]:
 
 def breakdown(base_url: str, root_url: str, n: int) -> dict[str, float]:
     """CPU ms per image of each step of the tool's path, measured alone on the same payload."""
+    from bench.throughput import make_requests
     from blog_images_tui.generation import ImageGenerator, _decode_b64
     from blog_images_tui.imageformat import verify_image
     from blog_images_tui.metadata import build_metadata
     from blog_images_tui.storage import encode_metadata, open_store
-
-    from bench.throughput import make_requests
 
     steps: dict[str, float] = {}
     request = make_requests(1, "breakdown", sections=1)[0].validated()

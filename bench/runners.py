@@ -7,9 +7,9 @@ their own process. Parts:
   the target: each job paid for once in all), images stored (64, once each),
   wall time against one runner.
 * ``kill``: 3 runners; one (started first) is killed with SIGKILL mid-batch, once
-  the server has had 24 requests. The others take
-  over its claims after the lease (10 s here: on 2 shared cores a starting runner can stall for seconds) and finish; what it had in flight
-  is the only thing paid twice (counted).
+  the server has had 24 requests. The others take over its claims after the
+  lease (10 s here: on 2 shared cores a starting runner can stall for seconds)
+  and finish; what it had in flight is the only thing paid twice (counted).
 * ``skew``: 2 runners, one under libfaketime 5 minutes fast (real S3 refuses
   signatures more than 15 minutes off): nothing may change (no takeover, 64
   served).

@@ -132,7 +132,7 @@ class ChildServer:
                 self._process.join(5)
         self._conn.close()
 
-    def __enter__(self) -> "ChildServer":
+    def __enter__(self) -> ChildServer:
         return self
 
     def __exit__(self, *exc) -> None:

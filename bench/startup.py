@@ -37,8 +37,8 @@ def wall(command: list[str], runs: int, env: dict[str, str] | None = None, ready
         if ready is None:
             subprocess.run(command, env=env, cwd=NEUTRAL_CWD, check=True, capture_output=True, timeout=120)
         else:
-            process = subprocess.Popen(command, env=env, cwd=NEUTRAL_CWD, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                       text=True)
+            process = subprocess.Popen(command, env=env, cwd=NEUTRAL_CWD, text=True,
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             try:
                 for line in process.stdout:  # type: ignore[union-attr]
                     if line.strip() == ready:
@@ -107,7 +107,7 @@ else:
                    settings=ClientSettings(api_key=ApiKey("sk-bench", "bench"), base_url="http://127.0.0.1:9/v1"))
     def usable():
         screen = app.screen
-        return isinstance(screen, MainScreen) and screen.store is not None and len(screen.tree.root.children) > 0
+        return isinstance(screen, MainScreen) and screen.store is not None and len(screen.store_tree.root.children) > 0
 imported = time.perf_counter()
 
 async def main():

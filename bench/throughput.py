@@ -163,7 +163,7 @@ def engine_rows(cfg: dict[str, Any], kind: str, noise_bytes: int | None = None) 
                         ok=check(warm / ideal, TARGET),
                         note=f"runs {', '.join(f'{r:.2f}' for r in runs[1:])} s; max {server['max_concurrent']} "
                              f"requests in flight; longest event-loop stall {max(stalls[1:]) * 1000:.0f} ms"
-                             + (f"; S3 requests per image: " + ", ".join(
+                             + ("; S3 requests per image: " + ", ".join(
                                  f"{count / n:.2g} {name}" for name, count in sorted(calls.items())
                                  if name != "entries returned") if calls else ""),
                         extra={"runs_s": runs, "stalls_s": stalls, "s3_calls": calls}))

@@ -24,8 +24,15 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from blog_images_tui.errors import BlogImagesError, ExitCode
-from blog_images_tui.generation import (BASE_URL_ENV, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_S, ClientSettings,
-                                        ImageGenerator, ImageRequest, PartialImageCallback)
+from blog_images_tui.generation import (
+    BASE_URL_ENV,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT_S,
+    ClientSettings,
+    ImageGenerator,
+    ImageRequest,
+    PartialImageCallback,
+)
 from blog_images_tui.ids import PostId, SectionRef, parse_id
 from blog_images_tui.models import DEFAULT_MODEL
 from blog_images_tui.secrets import resolve_api_key
@@ -112,7 +119,8 @@ def import_image(path: str, post_id: PostId | str, section_id: PostId | str, *,
                  store: Store | str | None = None, filename: str | None = None,
                  prompt: str | None = None) -> StoredImage:
     """Bring a local PNG, JPEG or WebP into a section with its metadata (``operation: "import"``)."""
-    from blog_images_tui.importing import import_image as _import, read_import
+    from blog_images_tui.importing import import_image as _import
+    from blog_images_tui.importing import read_import
 
     section = SectionRef.parse(post_id, section_id)
     return _import(_store(store), section, read_import(path), filename=filename, prompt=prompt)

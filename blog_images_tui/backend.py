@@ -108,7 +108,7 @@ class Backend(ABC):
             fs.pipe_file(path, data)
         return content_version(data)
 
-    def check_folder(self, fs: AbstractFileSystem, root: str, folder: str) -> None:
+    def check_folder(self, fs: AbstractFileSystem, root: str, folder: str) -> None:  # noqa: B027 - a hook, no-op by default
         """Raise :class:`StoreUnusable` unless images can be created in ``folder``.
 
         Object stores have no folders to get in the way: nothing to check.

@@ -35,9 +35,10 @@ import io
 import json
 import re
 import tomllib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, TextIO
 
 from blog_images_tui.config import Defaults
 from blog_images_tui.errors import BadInput
@@ -46,6 +47,9 @@ from blog_images_tui.ids import SLUG_PATTERN, SectionRef
 from blog_images_tui.jobs import prepare_job_request
 from blog_images_tui.pricing import CostEstimate, estimate
 from blog_images_tui.templates import PromptTemplate, find_template
+
+if TYPE_CHECKING:
+    from blog_images_tui.storage import Store
 
 FORMATS = ("jsonl", "csv", "toml")
 EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".toml": "toml"}
@@ -84,9 +88,9 @@ class PlannedJob:
 class BatchFileError(BadInput):
     """One or more bad entries; ``problems`` are (line, message), all of them."""
 
-    def __init__(self, source: str, problems: list[tuple[int | None, str]]) -> None:
+    def __init__(self, source: str, problems: Sequence[tuple[int | None, str]]) -> None:
         self.source = source
-        self.problems = problems
+        self.problems = list(problems)
         first_line, first = problems[0]
         text = f"{source}, line {first_line}: {first}" if first_line else f"{source}: {first}"
         if len(problems) > 1:
@@ -185,7 +189,7 @@ def _csv_entries(text: str, source: str) -> list[BatchEntry]:
             problems.append((start, f"{len(row)} cells but the header has {len(header)} columns"))
             continue
         # Empty cells are "not given", so command-line and config defaults apply.
-        values = {name: cell.strip() for name, cell in zip(header, row) if cell.strip() != ""}
+        values = {name: cell.strip() for name, cell in zip(header, row, strict=True) if cell.strip() != ""}
         if "vars" in values:
             try:
                 values["vars"] = json.loads(values["vars"])
@@ -216,7 +220,7 @@ def _toml_entries(text: str, source: str) -> list[BatchEntry]:
     header_lines = [n for n, line in enumerate(text.splitlines(), start=1) if _TOML_IMAGE_HEADER.match(line)]
     if len(header_lines) != len(images):
         header_lines = [0] * len(images)
-    return [BatchEntry(line, item) for line, item in zip(header_lines, images)]
+    return [BatchEntry(line, item) for line, item in zip(header_lines, images, strict=True)]
 
 
 def _text_field(fields: Mapping[str, Any], name: str) -> str | None:
@@ -273,7 +277,7 @@ class VariantDefaults:
 
 
 def plan_entry(entry: BatchEntry, defaults: OptionDefaults,
-               templates: Mapping[str, PromptTemplate], *, store=None,
+               templates: Mapping[str, PromptTemplate], *, store: Store | None = None,
                variants: VariantDefaults = VariantDefaults(), local_files: bool = True) -> PlannedJob:
     """Validate one entry into a job; BadInput (without the line number) if it is bad.
 
@@ -305,7 +309,7 @@ def plan_entry(entry: BatchEntry, defaults: OptionDefaults,
         raise BadInput("vars given without a template")
     elif prompt is None:
         raise BadInput("missing prompt (or template)")
-    options = {}
+    options: dict[str, Any] = {}
     for entry_name, request_name in OPTION_FIELDS.items():
         value = _text_field(fields, entry_name)
         options[request_name] = value if value is not None else getattr(defaults, request_name)
@@ -347,7 +351,8 @@ def plan_entry(entry: BatchEntry, defaults: OptionDefaults,
 
 
 def plan_batch(entries: list[BatchEntry], defaults: OptionDefaults, templates: Mapping[str, PromptTemplate],
-               source: str, *, store=None, variants: VariantDefaults = VariantDefaults()) -> list[PlannedJob]:
+               source: str, *, store: Store | None = None,
+               variants: VariantDefaults = VariantDefaults()) -> list[PlannedJob]:
     """Validate every entry; BatchFileError listing every bad one (nothing is sent then)."""
     planned: list[PlannedJob] = []
     problems: list[tuple[int | None, str]] = []
@@ -361,6 +366,7 @@ def plan_batch(entries: list[BatchEntry], defaults: OptionDefaults, templates: M
             problems.append((line, str(error)))
             continue
         request = job.request
+        assert request.job_id is not None  # plan_entry prepared it
         if request.job_id in by_job:
             problems.append((line, f"the same image as line {by_job[request.job_id]} (job id {request.job_id}); "
                                    "give one of them a filename or an id to make both"))
@@ -379,7 +385,7 @@ def plan_batch(entries: list[BatchEntry], defaults: OptionDefaults, templates: M
     return planned
 
 
-def read_batch_text(path: str, stdin=None) -> str:
+def read_batch_text(path: str, stdin: TextIO | None = None) -> str:
     """The file's text (``-`` is standard input); BadInput if unreadable."""
     try:
         if path == "-":
@@ -398,7 +404,7 @@ def read_batch_text(path: str, stdin=None) -> str:
 
 
 def load_batch(path: str, *, defaults: OptionDefaults, templates: Mapping[str, PromptTemplate],
-               kind: str | None = None, stdin=None, store=None,
+               kind: str | None = None, stdin: TextIO | None = None, store: Store | None = None,
                variants: VariantDefaults = VariantDefaults()) -> list[PlannedJob]:
     """Read, parse and validate a batch file into planned jobs, in file order."""
     kind = detect_format(path, kind)

@@ -30,12 +30,16 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from blog_images_tui import layout
 from blog_images_tui.errors import BlogImagesError, Conflict, ExitCode
 from blog_images_tui.storage import Store
+
+if TYPE_CHECKING:
+    from blog_images_tui.jobs import Job
 
 log = logging.getLogger("blog_images.claims")
 
@@ -73,7 +77,7 @@ class Claim:
         return (json.dumps({"runner": self.runner, "jobs": self.jobs}, indent=1, sort_keys=True) + "\n").encode()
 
     @classmethod
-    def decode(cls, key: str, raw: bytes, version: str | None) -> "Claim":
+    def decode(cls, key: str, raw: bytes, version: str | None) -> Claim:
         data = json.loads(raw)
         return cls(key, str(data.get("runner", "")), dict(data.get("jobs") or {}), version)
 
@@ -272,11 +276,14 @@ class BatchClaims:
                 self._by_job[id(job)] = chunk
         self._heartbeat: asyncio.Task | None = None
 
-    def chunk_of(self, job) -> _Chunk | None:
+    def chunk_of(self, job: Job) -> _Chunk | None:
         return self._by_job.get(id(job))
 
-    async def filename_for(self, job, release_slot, acquire_slot) -> str:
-        """The filename the job's claim fixes, once its chunk is this runner's. While another live runner holds the chunk the slot is given back meanwhile.
+    async def filename_for(self, job: Job, release_slot: Callable[[], None],
+                           acquire_slot: Callable[[], Awaitable[object]]) -> str:
+        """The filename the job's claim fixes, once its chunk is this runner's.
+
+        While another live runner holds the chunk the slot is given back meanwhile.
         Raises :class:`HeldElsewhere` if the job got stored by another runner meanwhile and
         :class:`ClaimedFailed` if an earlier runner marked it failed."""
         chunk = self._by_job[id(job)]
@@ -350,7 +357,7 @@ class BatchClaims:
                 except Exception as error:  # a missed beat is retried; the lease has room for two
                     log.warning("heartbeat failed: %s", error)
 
-    async def job_finished(self, job, sent: bool) -> None:
+    async def job_finished(self, job: Job, sent: bool) -> None:
         """Release the job's chunk once all its jobs are finished (delete it, or mark failures)."""
         chunk = self._by_job.get(id(job))
         if chunk is None or not chunk.mine or chunk.released or not all(j.state.finished for j in chunk.jobs):

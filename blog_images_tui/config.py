@@ -34,12 +34,19 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from blog_images_tui.errors import BadInput
 from blog_images_tui.templates import PromptTemplate, templates_from_table
+
+if TYPE_CHECKING:
+    from blog_images_tui.storage import Store
+
+#: reads one config file: its text, or None when there is no file there
+ConfigReader = Callable[[], str | None]
 
 PROJECT_FILE = "blog-images.toml"
 USER_FILE = "config.toml"
@@ -73,7 +80,7 @@ class Defaults:
     rpm: float | None = None
     budget_usd: float | None = None
 
-    def merged_over(self, base: "Defaults") -> "Defaults":
+    def merged_over(self, base: Defaults) -> Defaults:
         """These values where set, else ``base``'s."""
         return replace(base, **{f.name: getattr(self, f.name) for f in fields(self)
                                 if getattr(self, f.name) is not None})
@@ -130,13 +137,16 @@ def parse_config_file(text: str, source: str) -> tuple[Defaults, dict[str, Promp
         name, types = DEFAULT_KEYS[key]
         if isinstance(value, bool) or not isinstance(value, types):
             raise BadInput(f"{source}: [defaults] {key} must be {' or '.join(t.__name__ for t in types)}")
-        if key == "jobs" and value < 1:
-            raise BadInput(f"{source}: [defaults] jobs must be at least 1")
-        if key in ("rpm",) and value <= 0:
-            raise BadInput(f"{source}: [defaults] rpm must be positive")
-        if key == "budget" and value < 0:
-            raise BadInput(f"{source}: [defaults] budget must not be negative")
-        values[name] = float(value) if key in ("rpm", "budget") else value
+        if isinstance(value, int | float):  # jobs, rpm, budget: their types were checked just above
+            if key == "jobs" and value < 1:
+                raise BadInput(f"{source}: [defaults] jobs must be at least 1")
+            if key == "rpm" and value <= 0:
+                raise BadInput(f"{source}: [defaults] rpm must be positive")
+            if key == "budget" and value < 0:
+                raise BadInput(f"{source}: [defaults] budget must not be negative")
+            if key in ("rpm", "budget"):
+                value = float(value)
+        values[name] = value
     templates = templates_from_table(data.get("templates", {}), source)
     return Defaults(**values), templates, publish
 
@@ -152,7 +162,7 @@ def _read_local(path: Path) -> str | None:
         raise BadInput(f"cannot read {path}: {error.strerror or error}") from None
 
 
-def _store_project_file(store) -> tuple[str, Any]:
+def _store_project_file(store: Store) -> tuple[str, ConfigReader]:
     """(display name, reader) of the store's project file."""
     if store.backend.name == "local":
         path = Path(store.root).parent / PROJECT_FILE
@@ -171,10 +181,10 @@ def _store_project_file(store) -> tuple[str, Any]:
     return store.display_path(PROJECT_FILE), read
 
 
-def config_locations(store=None, cwd: Path | None = None) -> list[tuple[str, Any]]:
+def config_locations(store: Store | None = None, cwd: Path | None = None) -> list[tuple[str, ConfigReader]]:
     """(name, reader) of every config file, lowest priority first; duplicates removed."""
     user = user_config_path()
-    places: list[tuple[str, Any]] = [(str(user), lambda: _read_local(user))]
+    places: list[tuple[str, ConfigReader]] = [(str(user), lambda: _read_local(user))]
     if store is not None:
         places.append(_store_project_file(store))
     here = (cwd or Path.cwd()) / PROJECT_FILE
@@ -189,7 +199,7 @@ def config_locations(store=None, cwd: Path | None = None) -> list[tuple[str, Any
     return list(reversed(unique))
 
 
-def load_config(store=None, *, cwd: Path | None = None) -> Config:
+def load_config(store: Store | None = None, *, cwd: Path | None = None) -> Config:
     """Merge every config file that exists (see the module docstring for the order)."""
     defaults, templates, publish, sources, searched = Defaults(), {}, {}, [], []
     for name, reader in config_locations(store, cwd):

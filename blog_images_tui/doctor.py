@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from blog_images_tui import layout
 from blog_images_tui.errors import BlogImagesError, StoreUnusable
@@ -46,7 +47,7 @@ TEMP_MARKERS = (".blog-images-tmp-", ".blog-images-write-check-")
 READ_CONCURRENCY = 8
 
 
-class Problem(str, Enum):
+class Problem(StrEnum):
     IMAGE_WITHOUT_METADATA = "image without metadata"
     METADATA_WITHOUT_IMAGE = "metadata without image"
     UNREADABLE_METADATA = "unreadable metadata"
@@ -149,7 +150,8 @@ def _unusable_recovery_folders(pending: list[PendingRecovery]) -> list[Finding]:
     for folder in sorted(path for path in root.iterdir() if path.is_dir() and path not in usable):
         files = sorted(child.name for child in folder.iterdir())
         why = "no note of where it was going" if TARGET_FILE not in files else "its note cannot be read"
-        findings.append(Finding(Problem.UNUSABLE_RECOVERY, str(folder), f"{why}; holds: {', '.join(files) or 'nothing'}",
+        holds = ", ".join(files) or "nothing"
+        findings.append(Finding(Problem.UNUSABLE_RECOVERY, str(folder), f"{why}; holds: {holds}",
                                 note="look at it by hand: it may hold a paid-for image"))
     return findings
 
@@ -279,11 +281,11 @@ def examine(store: Store, *, now: float | None = None,
     with ThreadPoolExecutor(max_workers=READ_CONCURRENCY) as pool:
         problems = list(pool.map(lambda item: _metadata_problem(store, item[1]), to_read))
         manifest_problems = list(pool.map(lambda item: _manifest_problem(store, item[1], item[2]), manifests))
-    for (section, relative), why in zip(to_read, problems):
+    for (section, relative), why in zip(to_read, problems, strict=True):
         if why:
             checkup.findings.append(Finding(Problem.UNREADABLE_METADATA, store.display_path(relative), why,
                                             section=section, relative=relative))
-    for (section, relative, _names), found in zip(manifests, manifest_problems):
+    for (section, relative, _names), found in zip(manifests, manifest_problems, strict=True):
         if found:
             checkup.findings.append(Finding(found[0], store.display_path(relative), found[1],
                                             section=section, relative=relative))
@@ -316,7 +318,7 @@ def repair(store: Store, checkup: Checkup, *, min_temp_age_s: float = SAFE_TEMP_
     for finding in checkup.findings:
         if finding.fixed:
             continue
-        if finding.problem is Problem.LEFTOVER_TEMP_FILE:
+        if finding.problem is Problem.LEFTOVER_TEMP_FILE and finding.relative is not None:
             if finding.age_s is None or finding.age_s < min_temp_age_s:
                 finding.note = (f"younger than {min_temp_age_s:g} s: may belong to a write in progress; "
                                 "left alone")

@@ -10,9 +10,10 @@ here, before anything is sent: blocking, async callers run it in a thread.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from blog_images_tui.errors import BadInput
 from blog_images_tui.generation import ImageRequest
@@ -61,7 +62,7 @@ def _size_fits(model: str, size: str) -> bool:
     return True
 
 
-def plan_edit(store: "Store", source: str | StoreImageRef, options: EditOptions, *,
+def plan_edit(store: Store, source: str | StoreImageRef, options: EditOptions, *,
               default_model: str | None = None, default_quality: str | None = None) -> ImageRequest:
     """Read and check everything an edit sends; return the validated request (BadInput if anything is off)."""
     ref = source if isinstance(source, StoreImageRef) else StoreImageRef.parse(source)

@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from blog_images_tui.layout import CONTENT_TYPES
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
 
 #: Bump when anything below changes the bytes for the same inputs (filters, options, XMP).
 RECIPE = 1
@@ -87,18 +91,17 @@ def encoder_id() -> str:
     return " ".join(parts)
 
 
-def _open(data: bytes):
+def _open(data: bytes) -> tuple[PILImage, bytes | None]:
     from PIL import Image, ImageOps
 
-    image = Image.open(io.BytesIO(data))
-    image.load()
-    icc = image.info.get("icc_profile")
+    opened = Image.open(io.BytesIO(data))
+    opened.load()
+    icc = opened.info.get("icc_profile")
     # An imported photo may be stored rotated with an EXIF orientation: publish it upright.
-    image = ImageOps.exif_transpose(image)
-    return image, icc
+    return ImageOps.exif_transpose(opened), icc
 
 
-def _pixels(image, keep_alpha: bool):
+def _pixels(image: PILImage, keep_alpha: bool) -> PILImage:
     """The image as 8-bit RGB, or RGBA when it has transparency worth keeping."""
     if image.mode in ("RGBA", "RGB") and (image.mode == "RGBA") == keep_alpha:
         return image
@@ -109,20 +112,20 @@ def _pixels(image, keep_alpha: bool):
     return image.convert("RGB")
 
 
-def _alpha_used(image) -> bool:
+def _alpha_used(image: PILImage) -> bool:
     if image.mode == "P" or "transparency" in image.info:
         image = image.convert("RGBA")
     if image.mode not in ("RGBA", "LA", "PA", "La", "RGBa"):
         return False
-    low, _ = image.getchannel("A").getextrema()
-    return low < 255
+    low = image.getchannel("A").getextrema()[0]  # one channel: (min, max) numbers
+    return isinstance(low, int | float) and low < 255
 
 
 @dataclass
 class Decoded:
     """A source decoded once: its pixels (as stored, upright), colour profile and facts."""
 
-    image: object  # PIL.Image.Image
+    image: PILImage
     icc: bytes | None
     facts: SourceFacts
 
@@ -141,13 +144,13 @@ def inspect_source(data: bytes) -> SourceFacts:
     return decode(data).facts
 
 
-def prepare(data: bytes | Decoded, keep_alpha: bool):
+def prepare(data: bytes | Decoded, keep_alpha: bool) -> tuple[PILImage, bytes | None]:
     """Pixels ready for :func:`encode_prepared` (from bytes, or a source decoded already): (pixels, profile)."""
     decoded = data if isinstance(data, Decoded) else decode(data)
     return _pixels(decoded.image, keep_alpha), decoded.icc
 
 
-def encode_prepared(image, icc: bytes | None, jobs: list[EncodeJob]) -> list[bytes]:
+def encode_prepared(image: PILImage, icc: bytes | None, jobs: list[EncodeJob]) -> list[bytes]:
     """Encode every job from decoded pixels, resizing once per size; bytes in the order of ``jobs``.
 
     Only reads ``image``, so threads may share one decoded source.
@@ -187,7 +190,7 @@ def verify(data: bytes, fmt: str, width: int, height: int) -> bool:
     return ok
 
 
-def save(image, fmt: str, quality: int | None, icc: bytes | None) -> bytes:
+def save(image: PILImage, fmt: str, quality: int | None, icc: bytes | None) -> bytes:
     """One encoder call with the options of :data:`RECIPE`."""
     web_format = FORMATS[fmt]
     if not web_format.keeps_alpha and image.mode != "RGB":

@@ -15,20 +15,29 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import inspect
 import ipaddress
 import logging
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from blog_images_tui.errors import (ApiRejected, AuthConfigError, BadInput, BlogImagesError, TemporaryFailure)
+from blog_images_tui.errors import ApiRejected, AuthConfigError, BadInput, BlogImagesError, TemporaryFailure
 from blog_images_tui.ids import SectionRef, parse_filename
 from blog_images_tui.imageformat import ImageInfo, verify_image
 from blog_images_tui.inputs import EditInputs
 from blog_images_tui.models import DEFAULT_MODEL, EDIT, GENERATE, MODELS, validate_options
 from blog_images_tui.secrets import ApiKey, redact
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
 
 log = logging.getLogger("blog_images.generation")
 
@@ -40,6 +49,8 @@ BASE_URL_ENV = "OPENAI_BASE_URL"
 PartialImageCallback = Callable[[int, bytes], Awaitable[None] | None]
 #: called with the headers of every answer, success or error (rate-limit headers for pacing)
 ResponseCallback = Callable[[Any], None]
+#: what a streamed generation ends with: (b64 image, revised prompt, usage, request id)
+_StreamResult = tuple[str | None, None, dict[str, Any] | None, str | None]
 
 
 @dataclass(frozen=True)
@@ -72,7 +83,7 @@ class ImageRequest:
     def operation(self) -> str:
         return EDIT if self.edit is not None else GENERATE
 
-    def validated(self) -> "ImageRequest":
+    def validated(self) -> ImageRequest:
         """Return a copy with defaults filled in; raise :class:`BadInput` if invalid."""
         if self.filename is not None:
             parse_filename(self.filename)
@@ -124,17 +135,18 @@ class ImageGenerator:
                 "OpenAI API key required: set OPENAI_AUTH_TOKEN (or OPENAI_API_KEY), or pass --api-key"
             )
         self.settings = settings
-        self._client = None
+        self._api_key: ApiKey = settings.api_key
+        self._client: AsyncOpenAI | None = None
         self._client_building: asyncio.Future | None = None
 
     @property
-    def client(self):
+    def client(self) -> AsyncOpenAI:
         """The SDK client, built on first use (blocking: async code awaits :meth:`ready`)."""
         if self._client is None:
             from openai import AsyncOpenAI  # heavy: imported on first use
 
             self._client = AsyncOpenAI(
-                api_key=self.settings.api_key.value,
+                api_key=self._api_key.value,
                 base_url=self.settings.base_url or None,
                 timeout=self.settings.timeout_s,
                 # Retries are ours (blog_images_tui.pacing), so that one 429
@@ -143,7 +155,7 @@ class ImageGenerator:
             )
         return self._client
 
-    async def ready(self):
+    async def ready(self) -> AsyncOpenAI:
         """The SDK client, imported and built in a worker thread the first time.
 
         The first import of ``openai`` takes 1-2 s (about a thousand modules)
@@ -174,10 +186,10 @@ class ImageGenerator:
             await self._client.close()
             self._client = None
 
-    async def __aenter__(self) -> "ImageGenerator":
+    async def __aenter__(self) -> ImageGenerator:
         return self
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
     def _params(self, request: ImageRequest) -> dict[str, Any]:
@@ -233,7 +245,7 @@ class ImageGenerator:
                  "editing" if request.edit is not None else "generating", request.model,
                  request.size, request.quality, request.output_format, request.n, stream)
         try:
-            if stream:
+            if stream and on_partial is not None:
                 b64, revised, usage, request_id = await self._generate_streaming(params, request, on_partial,
                                                                                  on_response)
                 items = [(b64, None, revised)]
@@ -259,8 +271,8 @@ class ImageGenerator:
                 data = _decode_b64(b64, self.settings.max_image_bytes)
                 source = "b64_json"
             elif url:
-                data = await download_image(url, base_url=self.settings.base_url, max_bytes=self.settings.max_image_bytes,
-                                            timeout_s=self.settings.timeout_s)
+                data = await download_image(url, base_url=self.settings.base_url,
+                                            max_bytes=self.settings.max_image_bytes, timeout_s=self.settings.timeout_s)
                 source = "url"
             else:
                 raise TemporaryFailure("the API answered without image data")
@@ -273,8 +285,9 @@ class ImageGenerator:
                                requested=request.n, received=len(images))
                 for data, info, revised, source in images]
 
-    async def _generate_streaming(self, params, request: ImageRequest, on_partial: PartialImageCallback,
-                                  on_response: ResponseCallback | None = None):
+    async def _generate_streaming(self, params: dict[str, Any], request: ImageRequest,
+                                  on_partial: PartialImageCallback,
+                                  on_response: ResponseCallback | None = None) -> _StreamResult:
         raw = await self.client.images.with_raw_response.generate(
             **params, stream=True, partial_images=request.partial_images)
         _report_headers(on_response, raw)
@@ -287,7 +300,7 @@ class ImageGenerator:
                 try:
                     partial = _decode_b64(event.b64_json, self.settings.max_image_bytes)
                     result = on_partial(event.partial_image_index, partial)
-                    if hasattr(result, "__await__"):
+                    if inspect.isawaitable(result):
                         await result
                 except BlogImagesError:
                     pass  # a bad preview is not worth failing the job for
@@ -370,8 +383,8 @@ async def download_image(url: str, *, base_url: str | None, max_bytes: int, time
                     if response.is_redirect:
                         target = str(response.next_request.url) if response.next_request else ""
                         if urlsplit(target).hostname != origin_host:
-                            raise TemporaryFailure(
-                                f"refusing a redirect of the image download to another host ({urlsplit(target).hostname})")
+                            raise TemporaryFailure("refusing a redirect of the image download to another host"
+                                                   f" ({urlsplit(target).hostname})")
                         _check_download_url(target, base_url)
                         url = target
                         continue
@@ -473,8 +486,7 @@ def retry_after_seconds(error: Any) -> float | None:
             return max(0.0, float(value))
         except ValueError:
             from email.utils import parsedate_to_datetime
-            from datetime import datetime, timezone
 
-            return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
+            return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
     except (ValueError, TypeError):
         return None

@@ -71,7 +71,7 @@ class SectionRef:
     section_id: PostId
 
     @classmethod
-    def parse(cls, post_id: object, section_id: object) -> "SectionRef":
+    def parse(cls, post_id: object, section_id: object) -> SectionRef:
         return cls(parse_id(post_id, what="post id"), parse_id(section_id, what="section id"))
 
     def __str__(self) -> str:

@@ -100,5 +100,6 @@ def verify_image(data: bytes, expected_format: str) -> ImageInfo:
     except NotAnImage as error:
         raise TemporaryFailure(f"the API returned unusable image data: {error}") from None
     if info.format != expected_format:
-        raise TemporaryFailure(f"the API returned a {info.format.upper()} image, not the {expected_format.upper()} asked for")
+        raise TemporaryFailure(f"the API returned a {info.format.upper()} image,"
+                               f" not the {expected_format.upper()} asked for")
     return info

@@ -9,7 +9,7 @@ for, so a failure leaves nothing to recover: the user still has the file.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from blog_images_tui.storage import MetadataWriteFailed, Store, StoredImage, err
 def import_metadata(image: InputImage, section: SectionRef, *, image_path: str, prompt: str | None,
                     imported_at: datetime | None = None) -> dict[str, Any]:
     """The metadata of an imported image: the original fields, then what it is and where it came from."""
-    imported_at = imported_at or datetime.now(timezone.utc)
+    imported_at = imported_at or datetime.now(UTC)
     return {
         "post_id": section.post_id,
         "section_id": section.section_id,

@@ -25,7 +25,7 @@ from blog_images_tui.ids import SectionRef, parse_filename
 from blog_images_tui.imageformat import NotAnImage, sniff
 
 if TYPE_CHECKING:  # pragma: no cover
-    from blog_images_tui.storage import Store
+    from blog_images_tui.storage import ImageEntry, Store
 
 #: what images.edit takes per input image and per mask (the SDK's docstring)
 MAX_INPUT_BYTES = 50 * 1024 * 1024
@@ -132,7 +132,7 @@ class StoreImageRef:
     name: str  # as given (stem or image name)
 
     @classmethod
-    def parse(cls, text: str) -> "StoreImageRef":
+    def parse(cls, text: str) -> StoreImageRef:
         parts = text.split("/")
         if len(parts) != 3:
             raise BadInput(f"invalid image reference {text!r}: use POST/SECTION/NAME")
@@ -148,7 +148,7 @@ class StoreImageRef:
         return f"{self.section.post_id}/{self.section.section_id}/{self.name}"
 
 
-def find_store_image(store: "Store", ref: StoreImageRef):
+def find_store_image(store: Store, ref: StoreImageRef) -> ImageEntry:
     """The :class:`~blog_images_tui.storage.ImageEntry` a reference names; BadInput if none."""
     stem = ref.stem()
     matches = [entry for entry in store.list_images(ref.section) if entry.filename == stem]
@@ -163,7 +163,7 @@ def find_store_image(store: "Store", ref: StoreImageRef):
     return matches[0]
 
 
-def read_store_image(store: "Store", ref: StoreImageRef, *, what: str = "image") -> InputImage:
+def read_store_image(store: Store, ref: StoreImageRef, *, what: str = "image") -> InputImage:
     """An image of the store, checked; its lineage names post, section and name."""
     entry = find_store_image(store, ref)
     try:
@@ -174,7 +174,7 @@ def read_store_image(store: "Store", ref: StoreImageRef, *, what: str = "image")
     return _checked(entry.image_name, data, lineage, what)
 
 
-def read_reference(store: "Store", text: str, *, local_files: bool = True) -> InputImage:
+def read_reference(store: Store, text: str, *, local_files: bool = True) -> InputImage:
     """``--image`` values: an existing local file, else a ``POST/SECTION/NAME`` store reference.
 
     ``local_files=False`` (the web server: a client must not make it read its own disk)

@@ -14,9 +14,10 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from enum import Enum
-from typing import Callable
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 from blog_images_tui import layout, ledger, pricing
 from blog_images_tui.claims import HeldElsewhere
@@ -27,6 +28,9 @@ from blog_images_tui.pacing import Pacing
 from blog_images_tui.service import StoredThenCancelled, create_with_retries, store_results
 from blog_images_tui.storage import Store, StoredImage
 
+if TYPE_CHECKING:
+    from blog_images_tui.claims import BatchClaims, Coordinator
+
 log = logging.getLogger("blog_images.jobs")
 
 JOB_ID_LENGTH = 16
@@ -34,7 +38,7 @@ JOB_ID_LENGTH = 16
 FILENAME_JOB_SUFFIX = 12
 
 
-class JobState(str, Enum):
+class JobState(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     STORED = "stored"
@@ -121,7 +125,8 @@ class JobEvent:
 def cost_of(stored: list[StoredImage]) -> float | None:
     """What the request cost: the sum of its images' shares (None if any is unknown)."""
     costs = [item.metadata.get("cost_usd") for item in stored]
-    return None if not costs or any(cost is None for cost in costs) else sum(costs)
+    known = [cost for cost in costs if cost is not None]
+    return None if not costs or len(known) < len(costs) else sum(known)
 
 
 def prepare_job_request(request: ImageRequest, job_id: str | None = None) -> ImageRequest:
@@ -151,7 +156,7 @@ class JobEngine:
     def __init__(self, store: Store, settings: ClientSettings, *, concurrency: int = 2, rpm: float | None = None,
                  force: bool = False, on_event: Callable[[JobEvent], None] | None = None,
                  pacing: Pacing | None = None, budget_usd: float | None = None,
-                 fail_fast_on_auth: bool = True, coordinator=None) -> None:
+                 fail_fast_on_auth: bool = True, coordinator: Coordinator | None = None) -> None:
         if concurrency < 1:
             raise BadInput("--jobs must be at least 1")
         if budget_usd is not None and budget_usd < 0:
@@ -182,7 +187,7 @@ class JobEngine:
         #: with a :class:`~blog_images_tui.claims.Coordinator`, :meth:`run` claims chunks of its
         #: jobs in the store before paying for them (many runners on one store)
         self.coordinator = coordinator
-        self._claims = None
+        self._claims: BatchClaims | None = None
 
     # -- public -----------------------------------------------------------------
     @property
@@ -192,6 +197,7 @@ class JobEngine:
     def submit(self, request: ImageRequest, *, job_id: str | None = None) -> Job:
         """Queue a request; it starts when a slot is free. Call on the event loop."""
         request = prepare_job_request(request, job_id)
+        assert request.job_id is not None  # prepare_job_request gives every request one
         job = Job(id=request.job_id, request=request, estimated_cost=pricing.estimate(request))
         self.jobs.append(job)
         self._wanted_sections.setdefault(request.section.post_id, set()).add(request.section)
@@ -199,7 +205,7 @@ class JobEngine:
         self._tasks[job.id + f"#{len(self.jobs)}"] = task = asyncio.create_task(self._run(job))
         job._task = task  # type: ignore[attr-defined]
         self._unfinished += 1
-        task.add_done_callback(lambda _task, job=job: self._task_done(job))
+        task.add_done_callback(lambda _task: self._task_done(job))
         return job
 
     def _task_done(self, job: Job) -> None:
@@ -275,7 +281,7 @@ class JobEngine:
         if claims is not None:
             await claims.aclose()
 
-    def forget_listings(self, sections) -> None:
+    def forget_listings(self, sections: Iterable[SectionRef]) -> None:
         """List these sections again next time (another runner may have written there)."""
         for section in sections:
             self._section_names.pop(section, None)
@@ -289,7 +295,7 @@ class JobEngine:
             self._generator = None
 
     # -- internals -----------------------------------------------------------------
-    def _emit(self, job: Job, kind: str, **extra) -> None:
+    def _emit(self, job: Job, kind: str, **extra: Any) -> None:
         if self.on_event is not None:
             try:
                 self.on_event(JobEvent(job, kind, **extra))
@@ -340,6 +346,7 @@ class JobEngine:
     async def find_stored(self, request: ImageRequest) -> str | None:
         """The metadata name of an already stored image for this job, if any."""
         names = await self._names_in(request.section)
+        assert request.job_id is not None  # prepare_job_request gives every request one
         ids = [request.job_id]
         if request.n == 1 and request.edit is None and request.job_id == compute_job_id(request):
             # Stored before background and style were part of the id: the same request, not a new one.
@@ -381,6 +388,7 @@ class JobEngine:
     async def _auto_filename(self, request: ImageRequest) -> str:
         """Time plus the job id's start; a counter before the id if that name is taken
         (same second: a --force re-run, or explicit ids sharing their first 12 characters)."""
+        assert request.job_id is not None  # a submitted job's request has its id
         suffix = request.job_id[:FILENAME_JOB_SUFFIX]
         names = await self._names_in(request.section)
         name, counter = layout.job_filename(suffix), 1

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from blog_images_tui.ids import PostId, SectionRef
 
@@ -83,7 +83,7 @@ def timestamp_filename(now: datetime | None = None) -> str:
     UTC to the microsecond plus 24 random bits: two runs in the same
     microsecond still differ, and exclusive create catches the rest.
     """
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return f"{now:%Y%m%dT%H%M%S%fZ}-{secrets.token_hex(3)}"
 
 
@@ -92,5 +92,5 @@ def job_filename(job_suffix: str, now: datetime | None = None) -> str:
 
     The suffix lets a re-run recognise the job's image from one listing.
     """
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return f"{now:%Y%m%dT%H%M%SZ}-{job_suffix}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import TextIO
 
 from blog_images_tui.secrets import RedactingFilter
 
@@ -10,7 +11,7 @@ LOGGER_NAME = "blog_images"
 log = logging.getLogger(LOGGER_NAME)
 
 
-def configure_logging(verbosity: int = 0, log_file: str | None = None, *, stream=None) -> None:
+def configure_logging(verbosity: int = 0, log_file: str | None = None, *, stream: TextIO | None = None) -> None:
     """Send our logs (and the SDK's, at -vv) to stderr and/or a file, with secrets redacted."""
     root = logging.getLogger()
     for handler in list(root.handlers):

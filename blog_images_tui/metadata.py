@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from blog_images_tui import __version__
@@ -39,7 +39,7 @@ def build_metadata(request: ImageRequest, image: GeneratedImage, *, image_path: 
     ``cost_usd`` is each one's share and ``request_usage`` the whole
     request's usage, so that summing a section never counts a request twice.
     """
-    generated_at = generated_at or datetime.now(timezone.utc)
+    generated_at = generated_at or datetime.now(UTC)
     metadata: dict[str, Any] = {
         "post_id": request.section.post_id,
         "section_id": request.section.section_id,

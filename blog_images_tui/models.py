@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from blog_images_tui.errors import BadInput
 
@@ -92,11 +93,11 @@ _FLEX_QUALITIES_PLUS = _FLEX_QUALITIES + ("xhigh", "max")
 _FIXED_SIZES = ("1024x1024", "1536x1024", "1024x1536", "auto")
 
 
-def _flex(name: str, qualities=_FLEX_QUALITIES) -> ModelSpec:
+def _flex(name: str, qualities: tuple[str, ...] = _FLEX_QUALITIES) -> ModelSpec:
     return ModelSpec(name=name, sizes=None, qualities=qualities, default_size=DEFAULT_SIZE)
 
 
-def _fixed(name: str, **kw) -> ModelSpec:
+def _fixed(name: str, **kw: Any) -> ModelSpec:
     return ModelSpec(name=name, sizes=_FIXED_SIZES, qualities=_FLEX_QUALITIES, default_size="1536x1024", **kw)
 
 
@@ -278,7 +279,7 @@ def validate_options(
                             n=n, moderation=moderation, compression=compression, input_fidelity=input_fidelity)
 
 
-def _check_endpoint(spec: ModelSpec | None, model: str, operation: str, **given) -> None:
+def _check_endpoint(spec: ModelSpec | None, model: str, operation: str, **given: Any) -> None:
     """Refuse options the endpoint does not take, and edits the model cannot do."""
     if operation not in ENDPOINT_PARAMS:
         raise BadInput(f"unknown operation {operation!r}")

@@ -36,8 +36,8 @@ import collections
 import random
 import re
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from blog_images_tui.errors import TemporaryFailure
 
@@ -182,7 +182,8 @@ class Pacing:
     """Decides when the next request may start and whether a failure is retried."""
 
     def __init__(self, *, max_retries: int = 2, rpm: float | None = None,
-                 clock=time.monotonic, sleep=asyncio.sleep) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
         if rpm is not None and rpm <= 0:
             raise ValueError("rpm must be positive")
         self.max_retries = max_retries
@@ -236,7 +237,7 @@ class Pacing:
             changed = self._changed = self._changed or asyncio.Event()
             try:
                 await asyncio.wait_for(changed.wait(), start - now)
-            except (asyncio.TimeoutError, TimeoutError):
+            except TimeoutError:
                 pass
         self._releases.append(now)
         self._prune(now)

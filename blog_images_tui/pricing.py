@@ -32,8 +32,9 @@ Prices change: check the pricing page before trusting a budget to the cent.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from blog_images_tui.errors import BadInput
 from blog_images_tui.models import MODELS, parse_size
@@ -152,7 +153,7 @@ def _prompt_tokens(prompt: str) -> int:
     return max(1, len(prompt) // CHARS_PER_TOKEN)
 
 
-def estimate(request: "ImageRequest") -> CostEstimate:
+def estimate(request: ImageRequest) -> CostEstimate:
     """The estimated cost of one request (all its ``n`` images), before it is sent.
 
     Fills the model's defaults (size, quality) the way validation would, but
@@ -206,7 +207,7 @@ def estimate(request: "ImageRequest") -> CostEstimate:
                         "; ".join(notes + _request_notes(request)))
 
 
-def _request_notes(request: "ImageRequest") -> list[str]:
+def _request_notes(request: ImageRequest) -> list[str]:
     notes = []
     if getattr(request, "n", 1) > 1:
         notes.append(f"{request.n} images")
@@ -215,12 +216,12 @@ def _request_notes(request: "ImageRequest") -> list[str]:
     return notes
 
 
-def estimate_cost(request: "ImageRequest") -> float | None:
+def estimate_cost(request: ImageRequest) -> float | None:
     """Estimated USD for one request, or None when unknown (for the TUI's submit bar)."""
     return estimate(request).usd
 
 
-def actual_cost(request: "ImageRequest", usage: Mapping[str, Any] | None) -> CostEstimate:
+def actual_cost(request: ImageRequest, usage: Mapping[str, Any] | None) -> CostEstimate:
     """What a generated image cost: from the API's token usage when the model
     is billed by tokens, else its published per-image price, else unknown."""
     pricing = PRICES.get(request.model)

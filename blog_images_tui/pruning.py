@@ -12,8 +12,9 @@ reports, never metadata pointing at nothing).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from blog_images_tui import layout
 from blog_images_tui.errors import BadInput

@@ -26,17 +26,24 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Callable
 
 from blog_images_tui import __version__, layout
 from blog_images_tui.encoderpool import EncoderPool
 from blog_images_tui.encoding import FORMATS, Decoded, SourceFacts, encoder_id, verify
 from blog_images_tui.errors import BadInput, BlogImagesError, StoreUnusable
 from blog_images_tui.ids import SectionRef, parse_filename
-from blog_images_tui.markup import (Candidate, Fallback, PictureSource, clean_alt, derive_alt, markdown_image,
-                                    picture_html)
+from blog_images_tui.markup import (
+    Candidate,
+    Fallback,
+    PictureSource,
+    clean_alt,
+    derive_alt,
+    markdown_image,
+    picture_html,
+)
 from blog_images_tui.storage import Store
 from blog_images_tui.webplan import Derivative, Plan, PublishSettings, plan, resolved_sizes
 

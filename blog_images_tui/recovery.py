@@ -25,7 +25,7 @@ import socket
 import stat
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -140,13 +140,13 @@ def _note(*, store_url: str, store_options: dict[str, Any], section: SectionRef,
         "problem": redact(problem) if problem else None,
         "state": state,
         "writer": {"pid": os.getpid(), "host": socket.gethostname()},
-        "saved_at": datetime.now(timezone.utc).isoformat(),
+        "saved_at": datetime.now(UTC).isoformat(),
     }
 
 
 def _new_folder(filename: str, image: bytes, metadata: dict[str, Any], output_format: str,
                 note: dict[str, Any]) -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     name = f"{stamp}-{filename}-{secrets.token_hex(3)}"
     last_error: OSError | None = None
     for base, shared in ((recovery_root(), False), (fallback_root(), True)):
@@ -203,7 +203,7 @@ class Journal:
 
     @classmethod
     def open(cls, *, store_url: str, store_options: dict[str, Any], section: SectionRef, filename: str,
-             output_format: str, image: bytes, metadata: dict[str, Any]) -> "Journal":
+             output_format: str, image: bytes, metadata: dict[str, Any]) -> Journal:
         note = _note(store_url=store_url, store_options=store_options, section=section, filename=filename,
                      output_format=output_format, reason=INTERRUPTED_REASON, state=WRITING, problem=None)
         return cls(_new_folder(filename, image, metadata, output_format, note))

@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 KEY_ENV_VARS = ("OPENAI_AUTH_TOKEN", "OPENAI_API_KEY")
@@ -56,16 +57,16 @@ class ApiKey:
     __str__ = __repr__
 
 
-def resolve_api_key(explicit: str | None = None, environ: dict[str, str] | None = None) -> ApiKey | None:
+def resolve_api_key(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> ApiKey | None:
     """The key from ``explicit``, else the first of :data:`KEY_ENV_VARS` set."""
-    environ = os.environ if environ is None else environ
+    env: Mapping[str, str] = os.environ if environ is None else environ
     if explicit:
         key = ApiKey(explicit.strip(), "--api-key")
     else:
         key = None
         for name in KEY_ENV_VARS:
-            if environ.get(name, "").strip():
-                key = ApiKey(environ[name].strip(), name)
+            if env.get(name, "").strip():
+                key = ApiKey(env[name].strip(), name)
                 break
     if key:
         register_secret(key.value)

@@ -14,12 +14,14 @@ import logging
 import secrets
 import shlex
 import time
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Callable
+from functools import partial
+from typing import Any
 
 from blog_images_tui import layout
 from blog_images_tui.errors import NameTaken, NotStored, TemporaryFailure
-from blog_images_tui.generation import ImageGenerator, ImageRequest, PartialImageCallback
+from blog_images_tui.generation import GeneratedImage, ImageGenerator, ImageRequest, PartialImageCallback
 from blog_images_tui.ids import parse_filename
 from blog_images_tui.metadata import Variant, build_metadata
 from blog_images_tui.pacing import MAX_RETRY_AFTER_S, Pacing
@@ -56,7 +58,7 @@ def check_names_free(store: Store, request: ImageRequest) -> None:
         raise NameTaken(taken[0], store.display_path(layout.raw_dir(request.section)))
 
 
-async def store_generated(request: ImageRequest, store: Store, generated, *,
+async def store_generated(request: ImageRequest, store: Store, generated: GeneratedImage, *,
                           name_checked: bool = False) -> StoredImage:
     """Write a paid-for image and its metadata, or keep both for recovery."""
     return (await store_results(request, store, [generated], name_checked=name_checked))[0]
@@ -107,7 +109,7 @@ async def store_results(request: ImageRequest, store: Store, images: list, *,
                 break
     stored: list[StoredImage] = []
     kept: list[tuple[Any, str]] = []
-    for (filename, generated, metadata), outcome in zip(plans, outcomes):
+    for (filename, generated, metadata), outcome in zip(plans, outcomes, strict=True):
         if isinstance(outcome, StoredImage):
             stored.append(outcome)
             continue
@@ -160,7 +162,7 @@ def _failure_reason(request: ImageRequest, filename: str, error: BaseException) 
 
 async def generate_with_retries(request: ImageRequest, generator: ImageGenerator, pacing: Pacing, *,
                                 on_partial: PartialImageCallback | None = None,
-                                stage: Callable[[str], None] = lambda _name: None):
+                                stage: Callable[[str], None] = lambda _name: None) -> GeneratedImage:
     """Call the API, retrying what :class:`Pacing` says is worth retrying; the first image."""
     return (await create_with_retries(request, generator, pacing, on_partial=on_partial, stage=stage))[0]
 
@@ -176,7 +178,7 @@ async def create_with_retries(request: ImageRequest, generator: ImageGenerator, 
         stage("generating")
         try:
             return await generator.create(request, on_partial=on_partial,
-                                          on_response=lambda headers: pacing.observe(headers, released_at))
+                                          on_response=partial(pacing.observe, released_at=released_at))
         except TemporaryFailure as error:
             delay = pacing.retry_delay(error, attempt, released_at)
             if delay is None:
@@ -215,8 +217,8 @@ async def create_into_store(request: ImageRequest, store: Store, generator: Imag
 
     stage("checking")
     request = await prepare(request, store, check_store=check_store)
-    generated = await create_with_retries(request, generator, pacing or Pacing(max_retries=generator.settings.max_retries),
-                                          on_partial=on_partial, stage=stage)
+    pacing = pacing or Pacing(max_retries=generator.settings.max_retries)
+    generated = await create_with_retries(request, generator, pacing, on_partial=on_partial, stage=stage)
     if len(generated) < request.n:
         log.warning("asked for %d images, the API returned %d", request.n, len(generated))
     stage("storing")

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, BinaryIO
 
 from blog_images_tui import layout
 from blog_images_tui.backend import REPLACEABLE_CONTENT_TYPES, Backend
@@ -171,7 +172,8 @@ class Store:
 
     def list_raw_names(self, section: SectionRef) -> list[str]:
         """Every file name in a section's ``raw/`` folder (for repair tools)."""
-        return sorted(e["name"].rsplit("/", 1)[-1] for e in self._ls(layout.raw_dir(section)) if e.get("type") == "file")
+        entries = self._ls(layout.raw_dir(section))
+        return sorted(e["name"].rsplit("/", 1)[-1] for e in entries if e.get("type") == "file")
 
     def list_raw_names_by_section(self, post_id: PostId) -> dict[SectionRef, set[str]]:
         """The file names in every section's ``raw/`` folder of one post, from one recursive listing.
@@ -231,7 +233,7 @@ class Store:
             raise FileNotFoundError(self.display_path(relative))
         return FileEntry(image_name, int(info.get("size") or 0), _modified(info))
 
-    def open_image(self, section: SectionRef, image_name: str):
+    def open_image(self, section: SectionRef, image_name: str) -> BinaryIO:
         """An open binary file of one image, to stream it without reading it whole; close it after."""
         relative = _image_relative(section, image_name)
         try:
@@ -343,7 +345,8 @@ class Store:
         except Conflict:
             raise
         except Exception as error:
-            raise StoreUnusable(f"cannot replace {self.display_path(relative)}: {describe_store_error(error)}") from None
+            raise StoreUnusable(f"cannot replace {self.display_path(relative)}: "
+                                f"{describe_store_error(error)}") from None
 
     def read_json_versioned(self, relative: str) -> tuple[dict[str, Any] | None, str | None]:
         """A JSON object and its version token, or (None, None) if there is none.

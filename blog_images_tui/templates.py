@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from blog_images_tui.errors import BadInput
 from blog_images_tui.ids import SLUG_PATTERN
@@ -162,10 +163,3 @@ def find_template(templates: Mapping[str, PromptTemplate], name: str, *, sources
     looked = ", ".join(sources)
     raise BadInput(f"unknown template {name!r} (known: {known})" + (f"; read {looked}" if looked else "")
                    , hint="see `blog-images templates`")
-
-
-def load_templates(store=None) -> dict[str, PromptTemplate]:
-    """The templates visible from the current folder and ``store`` (for the TUI's picker)."""
-    from blog_images_tui.config import load_config
-
-    return load_config(store).templates

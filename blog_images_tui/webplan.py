@@ -13,11 +13,14 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from blog_images_tui.encoding import DEFAULT_QUALITY, FORMATS, MODERN_FORMATS, SourceFacts
 from blog_images_tui.errors import BadInput
 from blog_images_tui.markup import default_sizes
+
+if TYPE_CHECKING:
+    from blog_images_tui.storage import Store
 
 DEFAULT_WIDTHS = (480, 960, 1600)
 DEFAULT_FORMATS = ("avif", "webp")
@@ -87,8 +90,9 @@ class PublishSettings:
                 "quality": dict(self.quality), "sizes": self.sizes}
 
 
-def resolve_settings(store=None, *, widths: tuple[int, ...] | None = None, formats: tuple[str, ...] | None = None,
-                     fallback: str | None = None, quality: dict[str, int] | None = None,
+def resolve_settings(store: Store | None = None, *, widths: tuple[int, ...] | None = None,
+                     formats: tuple[str, ...] | None = None, fallback: str | None = None,
+                     quality: dict[str, int] | None = None,
                      sizes: str | None = None) -> PublishSettings:
     """Settings from the arguments given, then the config files' ``[publish]`` tables, then the defaults.
 

@@ -8,11 +8,10 @@ README (see :class:`blog_images_tui.errors.ExitCode`).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
+from collections.abc import Sequence
 from importlib import import_module
-from typing import Any, Sequence
 
 from blog_images_tui import __version__
 from blog_images_tui.cli.common import Parser, add_common_options, print_json, report_error

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 
+from blog_images_tui.cli.common import AddCommon, Subparsers
+
 HELP = "show or set the alt text of an image (metadata and published snippet)"
 
 
-def register(subparsers, add_common) -> None:
+def register(subparsers: Subparsers, add_common: AddCommon) -> None:
     parser = subparsers.add_parser("alt", help=HELP, description=HELP + ".",
                                    epilog="Exit codes: 0 ok, 2 bad input or no such image, 5 kept changing "
                                           "under other writers, 6 store unusable.")

@@ -12,9 +12,21 @@ otherwise the worst failure among the jobs, in the order of
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, TextIO
 
-from blog_images_tui.cli.common import add_api_options, add_image_options, add_publish_options
+from blog_images_tui.cli.common import AddCommon, Subparsers, add_api_options, add_image_options, add_publish_options
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+
+    from blog_images_tui.batchfile import PlannedJob
+    from blog_images_tui.generation import ClientSettings, ImageRequest
+    from blog_images_tui.jobs import Job, JobEvent
+    from blog_images_tui.storage import Store
+    from blog_images_tui.webplan import PublishSettings
 
 HELP = "generate many images from a JSON Lines, CSV or TOML file"
 
@@ -36,7 +48,7 @@ ADVICE = {7: "paid-for images are kept locally, finish them with `blog-images re
           2: "some entries could not be started (name taken, over budget)"}
 
 
-def register(subparsers, add_common) -> None:
+def register(subparsers: Subparsers, add_common: AddCommon) -> None:
     parser = subparsers.add_parser(
         "batch", help=HELP, description=HELP + ". Entries give post_id, section_id, and a prompt or a template "
         "with vars; size, model, quality, format, filename and id are optional.",
@@ -72,7 +84,7 @@ def register(subparsers, add_common) -> None:
     add_common(parser)
 
 
-def worst_exit_code(codes) -> int:
+def worst_exit_code(codes: Iterable[int]) -> int:
     """The worst exit code of failed jobs by :data:`EXIT_SEVERITY` (0 if all are 0)."""
     failed = {int(code) for code in codes if int(code) != 0}
     if not failed:
@@ -117,8 +129,8 @@ def run(args: argparse.Namespace) -> int:
     for job in planned:
         for message in job.request.warnings:
             warned.setdefault(message, []).append(job.line)
-    for message, lines in warned.items():
-        warn(f"{message} (line{'s' if len(lines) > 1 else ''} {', '.join(map(str, lines[:10]))})")
+    for message, numbers in warned.items():
+        warn(f"{message} (line{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers[:10]))})")
     options = BatchOptions(
         jobs=args.jobs or config.defaults.jobs or 2, rpm=args.rpm or config.defaults.rpm,
         budget_usd=args.budget if args.budget is not None else config.defaults.budget_usd,
@@ -153,7 +165,7 @@ class BatchOptions:
     as_json: bool
     source: str
     #: with --publish: how to publish each stored image (webplan.PublishSettings)
-    publish: object = None
+    publish: PublishSettings | None = None
     publish_workers: int | None = None
     #: claim jobs in the store (many runners on one store), with this lease
     claims: bool = False
@@ -161,14 +173,14 @@ class BatchOptions:
     retry_failed: bool = False
 
 
-def _request_json(request) -> dict:
+def _request_json(request: ImageRequest) -> dict[str, Any]:
     return {"post_id": request.section.post_id, "section_id": request.section.section_id,
             "filename": request.filename, "model": request.model, "size": request.size,
             "quality": request.quality, "format": request.output_format, "operation": request.operation,
             "n": request.n}
 
 
-def _console(stream, **kw):
+def _console(stream: TextIO, **kw: Any) -> Console:
     from rich.console import Console
 
     return Console(file=stream, highlight=False, soft_wrap=False, **kw)
@@ -176,28 +188,27 @@ def _console(stream, **kw):
 
 def format_table(headers: list[str], rows: list[list[str]], *, right: tuple[str, ...] = ()) -> list[str]:
     """Plain aligned columns (no truncation, no trailing spaces): fine in a terminal, a pipe or a log."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
 
-    def line(cells) -> str:
+    def line(cells: list[str]) -> str:
         return "  ".join(str(cell).rjust(width) if header in right else str(cell).ljust(width)
-                         for header, cell, width in zip(headers, cells, widths)).rstrip()
+                         for header, cell, width in zip(headers, cells, widths, strict=True)).rstrip()
 
     return [line(headers)] + [line(row) for row in rows]
 
 
 # -- dry run ------------------------------------------------------------------------------------
 
-def dry_run(planned, store, options: BatchOptions) -> int:
+def dry_run(planned: list[PlannedJob], store: Store, options: BatchOptions) -> int:
     """Print the plan (what is new, already stored, or blocked) and its estimated cost."""
     import asyncio
     import sys
 
     from blog_images_tui import pricing
     from blog_images_tui.cli.common import print_json
+    from blog_images_tui.errors import NameTaken
     from blog_images_tui.generation import ClientSettings
     from blog_images_tui.jobs import JobEngine
-
-    from blog_images_tui.errors import NameTaken
     from blog_images_tui.service import check_names_free
 
     engine = JobEngine(store, ClientSettings(api_key=None), concurrency=options.jobs)
@@ -205,7 +216,7 @@ def dry_run(planned, store, options: BatchOptions) -> int:
     async def look() -> list[str]:
         limit = asyncio.Semaphore(16)
 
-        async def status(job) -> str:
+        async def status(job: PlannedJob) -> str:
             async with limit:
                 if not options.force and await engine.find_stored(job.request):
                     return "already stored"
@@ -220,32 +231,33 @@ def dry_run(planned, store, options: BatchOptions) -> int:
 
     statuses = asyncio.run(look())
     committed = 0.0
-    for index, (job, state) in enumerate(zip(planned, statuses)):
+    for index, (job, state) in enumerate(zip(planned, statuses, strict=True)):
         if state != "new" or options.budget_usd is None:
             continue
         if job.cost.usd is None or committed + job.cost.usd > options.budget_usd + 1e-9:
             statuses[index] = "over budget"
         else:
             committed += job.cost.usd
-    new = [job for job, state in zip(planned, statuses) if state == "new"]
+    new = [job for job, state in zip(planned, statuses, strict=True) if state == "new"]
     cost = pricing.total(job.cost for job in new)
-    problems = [(job, state) for job, state in zip(planned, statuses) if state in ("name taken", "over budget")]
+    problems = [(job, state) for job, state in zip(planned, statuses, strict=True)
+                if state in ("name taken", "over budget")]
 
     if options.as_json:
-        for job, state in zip(planned, statuses):
+        for job, state in zip(planned, statuses, strict=True):
             print_json({"line": job.line, "job_id": job.request.job_id, "status": state,
                         **_request_json(job.request), "template": job.template, "prompt": job.request.prompt,
                         "estimated_cost": job.cost.to_json()})
     out = sys.stderr if options.as_json else sys.stdout
     if not options.as_json:
         rows = []
-        for job, state in zip(planned, statuses):
+        for job, state in zip(planned, statuses, strict=True):
             request = job.request
             price = pricing.format_usd(job.cost.usd)
             if job.cost.basis == "estimate":
                 price = "~" + price
             rows.append([str(job.line or "-"), str(request.section.post_id), str(request.section.section_id),
-                         request.filename or "(auto)", request.model, request.size, request.quality or "-",
+                         request.filename or "(auto)", str(request.model), str(request.size), request.quality or "-",
                          price if state == "new" else "-", state])
         print(f"plan for {options.source}:", file=out)
         headers = ["line", "post", "section", "filename", "model", "size", "quality", "est. cost", "status"]
@@ -277,7 +289,8 @@ class BatchReporter:
     """Progress while the batch runs (a rich bar on a terminal, plain lines otherwise),
     JSON Lines results with ``--json``, and the summary at the end."""
 
-    def __init__(self, planned, options: BatchOptions, *, stdout=None, stderr=None) -> None:
+    def __init__(self, planned: list[PlannedJob], options: BatchOptions, *, stdout: TextIO | None = None,
+                 stderr: TextIO | None = None) -> None:
         import sys
 
         self.planned = planned
@@ -292,10 +305,10 @@ class BatchReporter:
         self.spent = 0.0
         self.started_at: float | None = None
         self.printed: set[int] = set()
-        self._progress = None
-        self._task = None
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
 
-    def bind(self, job, planned_job) -> None:
+    def bind(self, job: Job, planned_job: PlannedJob) -> None:
         self.line_of[id(job)] = planned_job.line
 
     def start(self) -> None:
@@ -311,19 +324,25 @@ class BatchReporter:
                  + (f", budget {pricing.format_usd(self.options.budget_usd)}" if self.options.budget_usd is not None
                     else ""))
         if self.tty:
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                       TimeRemainingColumn)
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
             self.err_console.print(intro)
-            self._progress = Progress(
+            progress = self._progress = Progress(
                 TextColumn("[bold]batch"), BarColumn(), MofNCompleteColumn(),
                 TextColumn("stored {task.fields[stored]} · skipped {task.fields[skipped]} · "
                            "[red]failed {task.fields[failed]}[/red] · {task.fields[spent]}"),
                 TextColumn("elapsed"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
                 console=self.err_console, transient=False, redirect_stderr=True, redirect_stdout=False)
-            self._task = self._progress.add_task("batch", total=len(self.planned), stored=0, skipped=0, failed=0,
+            self._task = progress.add_task("batch", total=len(self.planned), stored=0, skipped=0, failed=0,
                                                  spent="$0.000")
-            self._progress.start()
+            progress.start()
         else:
             print(intro, file=self.stderr, flush=True)
 
@@ -332,7 +351,7 @@ class BatchReporter:
             self._progress.stop()
             self._progress = None
 
-    def on_event(self, event) -> None:
+    def on_event(self, event: JobEvent) -> None:
         from blog_images_tui.jobs import JobState
 
         job = event.job
@@ -341,7 +360,7 @@ class BatchReporter:
         self._finished(job)
         if job.state is JobState.CANCELLED:
             return  # reported in the summary, not as progress
-        if self._progress is not None:
+        if self._progress is not None and self._task is not None:
             self._progress.update(self._task, advance=1, stored=self.counts["stored"],
                                   skipped=self.counts["skipped"], failed=self.counts["failed"],
                                   spent=f"${self.spent:.3f}")
@@ -363,7 +382,7 @@ class BatchReporter:
         return (f"stored {c['stored']} skipped {c['skipped']} failed {c['failed']}, "
                 f"elapsed {elapsed:.1f}s, {eta}")
 
-    def _finished(self, job) -> None:
+    def _finished(self, job: Job) -> None:
         if id(job) in self.printed:
             return
         self.printed.add(id(job))
@@ -377,7 +396,7 @@ class BatchReporter:
 
             print_json(self.result_json(job))
 
-    def _describe(self, job) -> str:
+    def _describe(self, job: Job) -> str:
         from blog_images_tui import pricing
         from blog_images_tui.secrets import redact
 
@@ -393,7 +412,7 @@ class BatchReporter:
         message = redact(str(job.error)) if job.error else state
         return f"FAILED   {where}  exit {job.exit_code}: {message}"
 
-    def result_json(self, job) -> dict:
+    def result_json(self, job: Job) -> dict[str, Any]:
         body = {"line": self.line_of.get(id(job)), "job_id": job.id, "state": job.state.value,
                 "exit_code": job.exit_code, **_request_json(job.request),
                 "estimated_cost_usd": job.estimated_cost.usd if job.estimated_cost else None,
@@ -411,7 +430,7 @@ class BatchReporter:
             body["error"] = {**error_object(job.error), "exit_code": job.exit_code}
         return body
 
-    def summary(self, jobs, *, interrupted: bool, elapsed_s: float, exit_code: int) -> None:
+    def summary(self, jobs: list[Job], *, interrupted: bool, elapsed_s: float, exit_code: int) -> None:
         """The summary table and the failures, one line each."""
         from blog_images_tui import pricing
         from blog_images_tui.jobs import JobState
@@ -459,7 +478,8 @@ class BatchReporter:
         out.flush()
 
 
-def run_batch(planned, store, settings, options: BatchOptions, *, reporter: BatchReporter | None = None) -> int:
+def run_batch(planned: list[PlannedJob], store: Store, settings: ClientSettings, options: BatchOptions, *,
+              reporter: BatchReporter | None = None) -> int:
     """Run the planned jobs on one engine; return the batch's exit code."""
     import asyncio
     import time

@@ -9,10 +9,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from blog_images_tui.errors import BadInput, BlogImagesError
 from blog_images_tui.secrets import redact
+
+if TYPE_CHECKING:
+    from blog_images_tui.generation import ClientSettings, ImageRequest
+    from blog_images_tui.storage import Store, StoredImage
+    from blog_images_tui.webplan import PublishSettings
+
+#: What each command's ``register(subparsers, add_common)`` is given: the
+#: subcommand group of the main parser, and :func:`add_common_options`.
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+AddCommon: TypeAlias = Callable[[argparse.ArgumentParser], None]
 
 
 class UsageError(BadInput):
@@ -103,7 +114,7 @@ def add_publish_options(parser: argparse.ArgumentParser | argparse._ArgumentGrou
     parser.add_argument("--workers", type=int, metavar="N", help="encoders at once (default: the CPU cores)")
 
 
-def publish_settings_from_args(args: argparse.Namespace, store):
+def publish_settings_from_args(args: argparse.Namespace, store: Store) -> PublishSettings:
     """Publish settings: the flags over the config files' ``[publish]`` tables, checked."""
     from blog_images_tui import webplan
 
@@ -134,7 +145,8 @@ def store_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
-def open_store_from_args(args: argparse.Namespace):
+def open_store_from_args(args: argparse.Namespace) -> Store:
+    """The store the --store and --store-option arguments name (default: $BLOG_IMAGES_STORE or ./static)."""
     from blog_images_tui.storage import open_store
 
     return open_store(getattr(args, "store", None), **store_options(args))
@@ -188,7 +200,7 @@ def report_stored(stored: list, *, as_json: bool) -> None:
             print(f"revised prompt: {revised}")
 
 
-def run_request(request, store, settings) -> list:
+def run_request(request: ImageRequest, store: Store, settings: ClientSettings) -> list[StoredImage]:
     """Send one validated generation or edit request and store every image it returns."""
     import asyncio
 
@@ -209,7 +221,7 @@ def run_request(request, store, settings) -> list:
     return asyncio.run(go())
 
 
-def settings_from_args(args: argparse.Namespace):
+def settings_from_args(args: argparse.Namespace) -> ClientSettings:
     """Client settings from the API options, checked before anything is sent."""
     from blog_images_tui.api import client_settings
 

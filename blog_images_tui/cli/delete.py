@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from blog_images_tui.cli.common import AddCommon, Subparsers
+
 HELP = "delete images with their metadata, or keep one variant of a group and delete the rest"
 
 
-def register(subparsers, add_common) -> None:
+def register(subparsers: Subparsers, add_common: AddCommon) -> None:
     parser = subparsers.add_parser(
         "delete", help=HELP, description=HELP + ". Asks first on a terminal; elsewhere refuses without --yes. "
         "Never deletes an image another one names as its source or reference without --force.",
@@ -42,7 +44,9 @@ def run(args: argparse.Namespace) -> int:
         raise BadInput("name the images to delete, or give --group G --keep NAME")
     store = open_store_from_args(args)
     if args.group is not None:
-        plan = pruning.plan_prune(store, section, args.group, args.keep)
+        keep = args.keep
+        assert isinstance(keep, str)  # checked above: --group comes with --keep NAME
+        plan = pruning.plan_prune(store, section, args.group, keep)
     else:
         plan = pruning.plan_delete(store, section, args.names)
     if plan.dependents and not args.force:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from blog_images_tui.cli.common import AddCommon, Subparsers
+
 HELP = "check a store for images without metadata, leftovers and images waiting for recovery"
 DESCRIPTION = """\
 Walk the store one level at a time and report images without metadata, metadata
@@ -15,7 +17,7 @@ when problems remain (each is listed with what to do), 6 if the store cannot be 
 """
 
 
-def register(subparsers, add_common) -> None:
+def register(subparsers: Subparsers, add_common: AddCommon) -> None:
     parser = subparsers.add_parser("doctor", help=HELP, description=DESCRIPTION,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fix", action="store_true",

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from blog_images_tui.cli.common import add_api_options, add_image_options
+from blog_images_tui.cli.common import AddCommon, Subparsers, add_api_options, add_image_options
 
 HELP = "edit an image of the store into a new one (references, mask, variants)"
 
 
-def register(subparsers, add_common) -> None:
+def register(subparsers: Subparsers, add_common: AddCommon) -> None:
     parser = subparsers.add_parser(
         "edit", help=HELP, description=HELP + ". The result is a new image (the source is never overwritten), "
         "in the source's section unless --post-id/--section-id say where. Size, format and model default to "

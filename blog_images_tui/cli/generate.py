@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from blog_images_tui.cli.common import add_generation_options
+from blog_images_tui.cli.common import AddCommon, Subparsers, add_generation_options
+
+if TYPE_CHECKING:
+    from blog_images_tui.config import Config
 
 HELP = "generate one image and store it with its metadata"
 
 
-def register(subparsers, add_common) -> None:
+def register(subparsers: Subparsers, add_common: AddCommon) -> None:
     parser = subparsers.add_parser("generate", help=HELP, description=HELP + ".")
     parser.add_argument("--prompt", help="what to draw (or use --template)")
     parser.add_argument("--template", metavar="NAME",
@@ -53,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _prompt_from_args(args: argparse.Namespace, config) -> str:
+def _prompt_from_args(args: argparse.Namespace, config: Config) -> str:
     """The prompt, from --prompt or --template/--var (templates from the loaded config)."""
     from blog_images_tui.errors import BadInput
     from blog_images_tui.templates import parse_vars

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from blog_images_tui.cli.common import AddCommon, Subparsers
+
 HELP = "bring an image made elsewhere (photo, brand asset, sketch) into a section"
 
 
-def register(subparsers, add_common) -> None:
+def register(subparsers: Subparsers, add_common: AddCommon) -> None:
     parser = subparsers.add_parser(
         "import", help=HELP, description=HELP + ", checked by decoding it, with its metadata "
         "(operation import, sha256, width, height, format), so it can be edited and referenced.")

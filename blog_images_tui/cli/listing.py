@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from datetime import UTC
+
+from blog_images_tui.cli.common import AddCommon, Subparsers
 
 HELP = "list posts, a post's sections, or a section's images"
 
 
-def register(subparsers, add_common) -> None:
+def register(subparsers: Subparsers, add_common: AddCommon) -> None:
     parser = subparsers.add_parser("ls", help=HELP, description=HELP + ".")
     parser.add_argument("post", nargs="?", help="post id: list its sections")
     parser.add_argument("section", nargs="?", help="section id: list its images")
@@ -16,7 +19,7 @@ def register(subparsers, add_common) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from blog_images_tui.cli.common import open_store_from_args, print_json
     from blog_images_tui.ids import SectionRef, parse_id
@@ -35,8 +38,8 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print_json({"store": store.url, "post_id": parse_id(args.post), "sections": sections})
         else:
-            for section in sections:
-                print(section)
+            for section_id in sections:
+                print(section_id)
         return 0
     section = SectionRef.parse(args.post, args.section)
     images = store.list_images(section)
@@ -49,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
                                for image in images]})
         return 0
     for image in images:
-        when = (datetime.fromtimestamp(image.modified, timezone.utc).strftime("%Y-%m-%d %H:%M")
+        when = (datetime.fromtimestamp(image.modified, UTC).strftime("%Y-%m-%d %H:%M")
                 if image.modified else "-")
         flag = "" if image.has_metadata else "  (no metadata)"
         print(f"{image.image_name}  {image.size_bytes:>10,}  {when}{flag}")

@@ -9,6 +9,12 @@ from __future__ import annotations
 import argparse
 import textwrap
 from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from blog_images_tui.cli.common import AddCommon, Subparsers
+
+if TYPE_CHECKING:
+    from blog_images_tui.models import ModelSpec
 
 HELP = "list known image models and what each accepts"
 #: the whole table, legend included, stays within this many columns
@@ -17,7 +23,7 @@ WIDTH = 80
 QUALITY_ORDER = ("auto", "low", "medium", "high", "xhigh", "max")
 
 
-def register(subparsers, add_common) -> None:
+def register(subparsers: Subparsers, add_common: AddCommon) -> None:
     parser = subparsers.add_parser("models", help=HELP, description=HELP + ".")
     parser.add_argument("--json", action="store_true", help="print JSON for scripts (every detail)")
     add_common(parser)
@@ -27,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from blog_images_tui.cli.common import print_json
     from blog_images_tui.models import DEFAULT_MODEL, MODELS
 
-    rows = [{"model": spec.name, "default": spec.name == DEFAULT_MODEL, "sizes": spec.size_help(),
+    rows: list[dict[str, Any]] = [{"model": spec.name, "default": spec.name == DEFAULT_MODEL, "sizes": spec.size_help(),
              "qualities": list(spec.qualities), "formats": list(spec.output_formats), "styles": list(spec.styles),
              "prompt_limit": spec.prompt_limit,
              "retired_on": spec.retired_on.isoformat() if spec.retired_on else None}
@@ -39,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def models_table(specs, default: str, today: date) -> list[str]:
+def models_table(specs: list[ModelSpec], default: str, today: date) -> list[str]:
     """The lines of the table, legend and retirement notes; none longer than :data:`WIDTH`."""
     size_sets: dict[tuple[str, ...], str] = {}
     cells = []
@@ -54,7 +60,7 @@ def models_table(specs, default: str, today: date) -> list[str]:
     widths = [max(len(row[i]) for row in [header, *cells]) for i in range(len(header))]
     room = WIDTH - sum(widths[1:]) - 2 * (len(header) - 1)
     widths[0] = min(widths[0], room)
-    lines = ["  ".join(_fit(value, width) for value, width in zip(row, widths)).rstrip()
+    lines = ["  ".join(_fit(value, width) for value, width in zip(row, widths, strict=True)).rstrip()
              for row in [header, *cells]]
     free = next((spec for spec in specs if spec.sizes is None), None)
     notes = [f"sizes any: {free.size_help()}"] if free is not None else []
@@ -72,13 +78,13 @@ def models_table(specs, default: str, today: date) -> list[str]:
     return lines
 
 
-def _status(spec, default: str, today: date) -> str:
+def _status(spec: ModelSpec, default: str, today: date) -> str:
     if spec.retired_on is not None:
         return "retired" if spec.retired_on <= today else "retiring"
     return "default" if spec.name == default else ""
 
 
-def _qualities(qualities) -> str:
+def _qualities(qualities: tuple[str, ...]) -> str:
     """``auto-high`` for a run of the usual order, else the values themselves."""
     known = [q for q in QUALITY_ORDER if q in qualities]
     if len(known) == len(qualities) >= 3:

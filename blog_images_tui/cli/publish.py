@@ -10,13 +10,24 @@ writers; with several images, the worst of their failures.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING, TextIO
 
-from blog_images_tui.cli.common import add_publish_options
+from blog_images_tui.cli.common import AddCommon, Subparsers, add_publish_options
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from blog_images_tui.errors import BlogImagesError
+    from blog_images_tui.ids import SectionRef
+    from blog_images_tui.jobs import JobEvent
+    from blog_images_tui.publish import PublishResult
+    from blog_images_tui.storage import Store
+    from blog_images_tui.webplan import PublishSettings
 
 HELP = "make web-ready AVIF/WebP derivatives, a manifest and a <picture> snippet in web/"
 
 
-def register(subparsers, add_common) -> None:
+def register(subparsers: Subparsers, add_common: AddCommon) -> None:
     parser = subparsers.add_parser(
         "publish", help=HELP, description=HELP + " beside raw/. Never upscales; transparency and colour "
         "profile are kept; publishing again with the same settings changes nothing.",
@@ -41,8 +52,13 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from blog_images_tui.cli.batch import worst_exit_code
-    from blog_images_tui.cli.common import (open_store_from_args, parse_image_name, print_json,
-                                            publish_settings_from_args, warn)
+    from blog_images_tui.cli.common import (
+        open_store_from_args,
+        parse_image_name,
+        print_json,
+        publish_settings_from_args,
+        warn,
+    )
     from blog_images_tui.encoderpool import EncoderPool
     from blog_images_tui.errors import BadInput
     from blog_images_tui.ids import SectionRef, parse_id
@@ -67,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         if not items:
             raise BadInput(f"nothing to publish in {section or f'post {post}'}: no stored images")
 
-    async def go():
+    async def go() -> list[PublishResult | BlogImagesError]:
         pool = EncoderPool(args.workers, args.pool)
         try:
             publisher = Publisher(store, pool=pool)
@@ -97,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
     return worst_exit_code(codes)
 
 
-def report_failure(section, filename: str, error, *, as_json: bool, stderr=None) -> int:
+def report_failure(section: SectionRef, filename: str, error: BlogImagesError, *, as_json: bool,
+                   stderr: TextIO | None = None) -> int:
     """One image of several failed: a line naming it (and a JSON object with ``--json``); its exit code."""
     import sys
 
@@ -112,7 +129,7 @@ def report_failure(section, filename: str, error, *, as_json: bool, stderr=None)
     return int(error.exit_code)
 
 
-def describe(result) -> str:
+def describe(result: PublishResult) -> str:
     """What one publish did, in a few words."""
     files = len(result.manifest["derivatives"])
     if not result.changed:
@@ -129,8 +146,8 @@ class PublishAfterJobs:
     failures for the batch's own.
     """
 
-    def __init__(self, store, settings, *, as_json: bool, workers: int | None = None, pool: str = "thread",
-                 stderr=None) -> None:
+    def __init__(self, store: Store, settings: PublishSettings, *, as_json: bool, workers: int | None = None,
+                 pool: str = "thread", stderr: TextIO | None = None) -> None:
         import sys
 
         from blog_images_tui.encoderpool import EncoderPool
@@ -141,11 +158,11 @@ class PublishAfterJobs:
         self.stderr = stderr or sys.stderr
         self.pool = EncoderPool(workers, pool)
         self.publisher = Publisher(store, pool=self.pool)
-        self.tasks: list = []
+        self.tasks: list[asyncio.Task[None]] = []
         self.codes: list[int] = []
         self.published = 0
 
-    def on_event(self, event) -> None:
+    def on_event(self, event: JobEvent) -> None:
         """Call from the engine's ``on_event`` (on the event loop)."""
         import asyncio
 
@@ -160,7 +177,7 @@ class PublishAfterJobs:
             return
         self.tasks.append(asyncio.create_task(self._publish(job.request.section, filename)))
 
-    async def _publish(self, section, filename: str) -> None:
+    async def _publish(self, section: SectionRef, filename: str) -> None:
         from blog_images_tui.cli.common import print_json
         from blog_images_tui.errors import BlogImagesError
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from blog_images_tui.cli.common import AddCommon, Subparsers
+
 HELP = "list or finish uploads of generated images that could not be stored"
 
 
-def register(subparsers, add_common) -> None:
+def register(subparsers: Subparsers, add_common: AddCommon) -> None:
     parser = subparsers.add_parser("recover", help=HELP, description=HELP + ".")
     parser.add_argument("--list", action="store_true", help="only list what is waiting")
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")

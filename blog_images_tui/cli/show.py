@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from blog_images_tui.cli.common import AddCommon, Subparsers
+
 HELP = "print the metadata of one image"
 
 
-def register(subparsers, add_common) -> None:
+def register(subparsers: Subparsers, add_common: AddCommon) -> None:
     parser = subparsers.add_parser("show", help=HELP, description=HELP + ".")
     parser.add_argument("post")
     parser.add_argument("section")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from blog_images_tui.cli.common import AddCommon, Subparsers
+
 HELP = "list prompt templates (from blog-images.toml and the user config), or show one filled in"
 
 
-def register(subparsers, add_common) -> None:
+def register(subparsers: Subparsers, add_common: AddCommon) -> None:
     parser = subparsers.add_parser(
         "templates", help=HELP, description=HELP + ".",
         epilog="Files, later ones winning: $XDG_CONFIG_HOME/blog-images/config.toml, the store's project "

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from blog_images_tui.cli.common import AddCommon, Subparsers
+
 HELP = "open the terminal app (the default without a subcommand)"
 PREVIEW_CHOICES = ("auto", "halfcell", "unicode", "text")
 MAX_CONCURRENCY = 8
 
 
-def register(subparsers, add_common) -> None:
+def register(subparsers: Subparsers, add_common: AddCommon) -> None:
     parser = subparsers.add_parser("tui", help=HELP, description=HELP + ". Keys are shown in the footer; "
                                    "ctrl+p opens the command palette (type a store URL there to switch store).")
     parser.add_argument("--jobs", dest="concurrency", type=int, default=2, metavar="N",

@@ -22,20 +22,22 @@ from __future__ import annotations
 import json
 import os
 import threading
+from typing import Any
 
 import pytest
 
 from blog_images_tui import layout
 from blog_images_tui.errors import BadInput
 from blog_images_tui.ids import SectionRef
-from blog_images_tui.storage import MetadataWriteFailed, Store, open_store
+from blog_images_tui.storage import MetadataWriteFailed, Store, StoredImage, open_store
 from blog_images_tui.testing.fake_images_api import make_png
 
 PNG = make_png(64, 32)
 SECTION = SectionRef(53, 1)
 
 
-def _save(store: Store, section: SectionRef = SECTION, filename: str = "hero", data: bytes = PNG, **meta):
+def _save(store: Store, section: SectionRef = SECTION, filename: str = "hero", data: bytes = PNG,
+          **meta: Any) -> StoredImage:
     return store.save(section, filename, "png", data, {"post_id": section.post_id, "prompt": "p", **meta})
 
 
@@ -131,7 +133,8 @@ class BackendContract:
                 raise OSError("disk full")
             return original(fs, path, data, content_type)
 
-        store.backend.write_new = failing_metadata_write
+        # This one store's backend fails its metadata writes (a disk that fills up midway).
+        store.backend.write_new = failing_metadata_write  # type: ignore[method-assign]
         with pytest.raises(MetadataWriteFailed) as caught:
             _save(store, filename="x3")
         assert caught.value.image_display.endswith("raw/x3.png")

@@ -90,9 +90,10 @@ import sys
 import threading
 import time
 import zlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = [
@@ -314,7 +315,7 @@ class _HeaderDict(dict):
     def __getitem__(self, key: str) -> str:
         return super().__getitem__(key.lower())
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         return super().get(key.lower(), default)
 
     def __contains__(self, key: object) -> bool:
@@ -344,7 +345,7 @@ class Reply:
     status: int = 200
     options: Mapping[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
-    then: "Reply | None" = None
+    then: Reply | None = None
 
     @classmethod
     def ok(
@@ -355,7 +356,7 @@ class Reply:
         image: bytes | None = None,
         usage: dict | None = None,
         count: int | None = None,
-    ) -> "Reply":
+    ) -> Reply:
         """200 with b64_json (the default). ``fmt`` overrides the requested format,
         ``image`` the image bytes, ``usage`` the usage object, ``count`` the number of
         images in the answer (fewer than ``n``: a partial answer)."""
@@ -370,7 +371,7 @@ class Reply:
         redirect_to: str | None = None,
         truncate: bool = False,
         scheme_http_absolute: str | None = None,
-    ) -> "Reply":
+    ) -> Reply:
         """200 with data[].url to GET /files/<id>.<fmt> on this server. ``expired``: that GET
         answers 403; ``redirect_to``: 302 there; ``truncate``: Content-Length larger than the
         body, then close; ``scheme_http_absolute``: use this exact string as the url."""
@@ -394,7 +395,7 @@ class Reply:
         type: str = "invalid_request_error",  # noqa: A002 - mirrors OpenAI's field name
         param: str | None = None,
         headers: dict | None = None,
-    ) -> "Reply":
+    ) -> Reply:
         """An OpenAI error body {"error": {"message", "type", "param", "code"}} with ``status``."""
         if message is None:
             message = _DEFAULT_ERROR_MESSAGES.get(status, f"Fake error {status}.")
@@ -405,7 +406,7 @@ class Reply:
         )
 
     @classmethod
-    def rate_limited(cls, retry_after: float | str = 1) -> "Reply":
+    def rate_limited(cls, retry_after: float | str = 1) -> Reply:
         """429, code rate_limit_exceeded, with ``Retry-After``."""
         return cls.error(
             429,
@@ -417,7 +418,7 @@ class Reply:
         )
 
     @classmethod
-    def server_error(cls, status: int = 500) -> "Reply":
+    def server_error(cls, status: int = 500) -> Reply:
         return cls.error(
             status,
             type="server_error",
@@ -425,49 +426,49 @@ class Reply:
         )
 
     @classmethod
-    def hang(cls, seconds: float = 3600) -> "Reply":
+    def hang(cls, seconds: float = 3600) -> Reply:
         """Never answer within ``seconds`` (then close without answering). Ends early when the
         client disconnects (e.g. its timeout fires) or the server stops."""
         return cls("hang", seconds=seconds)
 
     @classmethod
-    def reset(cls) -> "Reply":
+    def reset(cls) -> Reply:
         """Read the request, then reset the connection (RST) without answering."""
         return cls("reset")
 
     @classmethod
-    def reset_mid_body(cls) -> "Reply":
+    def reset_mid_body(cls) -> Reply:
         """Send the headers and half of the JSON body (Content-Length of all of it), then close."""
         return cls("reset_mid_body")
 
     @classmethod
-    def truncated_b64(cls) -> "Reply":
+    def truncated_b64(cls) -> Reply:
         """200 whose b64_json is valid base64 of the first half of the image."""
         return cls("truncated_b64")
 
     @classmethod
-    def invalid_b64(cls) -> "Reply":
+    def invalid_b64(cls) -> Reply:
         """200 whose b64_json is not base64 (even lenient decoders reject it)."""
         return cls("invalid_b64")
 
     @classmethod
-    def not_image(cls) -> "Reply":
+    def not_image(cls) -> Reply:
         """200 whose b64_json decodes to b"hello, not an image"."""
         return cls("not_image")
 
     @classmethod
-    def wrong_format(cls, actual: str = "jpeg") -> "Reply":
+    def wrong_format(cls, actual: str = "jpeg") -> Reply:
         """200 claiming the requested output_format but carrying a real ``actual`` image
         (if ``actual`` is what was asked, png<->jpeg is swapped instead)."""
         return cls("wrong_format", options={"actual": _norm_fmt(actual)})
 
     @classmethod
-    def oversized(cls, n_bytes: int) -> "Reply":
+    def oversized(cls, n_bytes: int) -> Reply:
         """200 whose b64_json decodes to ``n_bytes`` bytes: a PNG signature then junk."""
         return cls("oversized", options={"n_bytes": int(n_bytes)})
 
     @classmethod
-    def delay(cls, seconds: float, then: "Reply") -> "Reply":
+    def delay(cls, seconds: float, then: Reply) -> Reply:
         """Wait ``seconds`` extra, then answer with ``then``."""
         return cls("delay", seconds=seconds, then=then)
 
@@ -778,7 +779,7 @@ class _Server(ThreadingHTTPServer):
     block_on_close = False
     allow_reuse_address = True
     request_queue_size = 256
-    fake: "FakeImagesAPI"
+    fake: FakeImagesAPI
 
     def handle_error(self, request: Any, client_address: Any) -> None:  # keep test output quiet
         exc = sys.exc_info()[1]
@@ -860,7 +861,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            parts = []
+            parts: list[bytes] = []
             while True:
                 line = self.rfile.readline(65537)
                 size = int(line.split(b";", 1)[0].strip() or b"0", 16)
@@ -1277,7 +1278,7 @@ class FakeImagesAPI:
         self._last_b64: tuple[bytes, bytes] | None = None
 
     # -- lifecycle
-    def start(self, port: int = 0) -> "FakeImagesAPI":
+    def start(self, port: int = 0) -> FakeImagesAPI:
         """Bind 127.0.0.1:``port`` (0: the OS picks; after a stop(), the previous port is
         tried first so clients built on ``base_url`` keep working) and serve in a thread."""
         if self._server is not None:
@@ -1290,8 +1291,8 @@ class FakeImagesAPI:
                 raise
             server = _Server(("127.0.0.1", 0), _Handler)
         server.fake = self
-        host, real_port = server.server_address[:2]
-        self._root = f"http://{host}:{real_port}"
+        real_port = server.server_port  # HTTPServer's bound port (0 asked the OS for one)
+        self._root = f"http://127.0.0.1:{real_port}"
         self._last_port = real_port
         self._server = server
         self._thread = threading.Thread(
@@ -1322,7 +1323,7 @@ class FakeImagesAPI:
         self._server = None
         self._thread = None
 
-    def __enter__(self) -> "FakeImagesAPI":
+    def __enter__(self) -> FakeImagesAPI:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

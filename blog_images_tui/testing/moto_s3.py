@@ -3,12 +3,23 @@
 s3fs talks real HTTP to it (moto's in-process ``mock_aws`` does not work with
 s3fs's aiobotocore). Credentials are fake and set in the environment; no
 region is put in ``client_kwargs`` (that breaks bucket creation on moto).
+
+Test tooling, not part of the runtime: it needs moto, from the ``test`` extra.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import uuid
+from typing import TYPE_CHECKING, Any
+
+if importlib.util.find_spec("moto") is None:  # checked at import; moto itself loads only when a server starts
+    raise ImportError("blog_images_tui.testing.moto_s3 needs moto, a test dependency: "
+                      "pip install 'blog-images[test]' (python3 dev.py test installs it)", name="moto")
+
+if TYPE_CHECKING:
+    from moto.server import ThreadedMotoServer
 
 FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -22,18 +33,18 @@ class MotoS3:
     """Start moto on 127.0.0.1 (a free port) and make buckets on it."""
 
     def __init__(self) -> None:
-        self._server = None
+        self._server: ThreadedMotoServer | None = None
         self.endpoint_url = ""
 
-    def start(self) -> "MotoS3":
+    def start(self) -> MotoS3:
         from moto.server import ThreadedMotoServer
 
         for key, value in FAKE_AWS_ENV.items():
             os.environ.setdefault(key, value)
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._server.start()
-        _make_conditional_writes_atomic(self._server._server)
-        host, port = self._server.get_host_and_port()
+        server = self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        _make_conditional_writes_atomic(server._server)
+        host, port = server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
         return self
 
@@ -42,13 +53,14 @@ class MotoS3:
             self._server.stop()
             self._server = None
 
-    def __enter__(self) -> "MotoS3":
+    def __enter__(self) -> MotoS3:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def client(self):
+    def client(self) -> Any:
+        """A boto3 S3 client for this server (boto3 is untyped: Any)."""
         import boto3
 
         return boto3.client("s3", endpoint_url=self.endpoint_url, aws_access_key_id="testing",
@@ -64,7 +76,7 @@ class MotoS3:
         return {"endpoint_url": self.endpoint_url}
 
 
-def _make_conditional_writes_atomic(server) -> None:
+def _make_conditional_writes_atomic(server: Any) -> None:  # moto's werkzeug server (untyped here)
     """Serialise conditional requests (If-None-Match / If-Match), as S3 makes them atomic.
 
     moto checks the condition, then acts, on threads of its own: two concurrent

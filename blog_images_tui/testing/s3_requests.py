@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 #: a key of the counts that is not a request: entries the listings returned
 ENTRIES_RETURNED = "entries returned"
 
 
-def count_s3_requests(fs) -> dict[str, int]:
+def count_s3_requests(fs: Any) -> dict[str, int]:
     """Count every S3 call s3fs makes on this filesystem instance, by operation name.
 
     The dict fills as requests are sent; ``ENTRIES_RETURNED`` adds up what the
@@ -15,7 +17,7 @@ def count_s3_requests(fs) -> dict[str, int]:
     counts: dict[str, int] = {}
     original = fs._call_s3
 
-    async def call(method, *args, **kwargs):
+    async def call(method: Any, *args: Any, **kwargs: Any) -> Any:
         name = method if isinstance(method, str) else getattr(method, "__name__", str(method))
         counts[name] = counts.get(name, 0) + 1
         answer = await original(method, *args, **kwargs)

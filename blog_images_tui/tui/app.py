@@ -64,7 +64,8 @@ class BlogImagesApp(App[None]):
 
     def action_command_palette(self) -> None:
         # The same palette, telling that a store URL can be typed into it.
-        if self.use_command_palette and not CommandPalette.is_open(self):
+        # textual types is_open's argument as App[object], and App is invariant in its return type.
+        if self.use_command_palette and not CommandPalette.is_open(self):  # type: ignore[arg-type]
             self.push_screen(CommandPalette(placeholder="Search for commands, or type a store URL…",
                                             id="--command-palette"))
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import Callable
+from typing import Protocol, runtime_checkable
 
 from rich.text import Text
 from textual.command import DiscoveryHit, Hit, Hits, Provider
@@ -17,13 +18,24 @@ def looks_like_store_url(text: str) -> bool:
     return "://" in text or text.startswith(("/", "./", "../", "~"))
 
 
+@runtime_checkable
+class StoreActions(Protocol):
+    """What a screen offers the palette (the main screen does)."""
+
+    def action_switch_store(self) -> object: ...
+    def switch_store(self, url: str) -> object: ...
+    def action_refresh(self) -> object: ...
+    def action_generate(self) -> object: ...
+    def action_jobs(self) -> object: ...
+
+
 class StoreCommands(Provider):
     """Type a store URL to open it; or run refresh, generate, jobs by name."""
 
     def _commands(self) -> list[tuple[str, Callable[[], object], str]]:
         screen = self.screen
         commands: list[tuple[str, Callable[[], object], str]] = []
-        if hasattr(screen, "action_switch_store"):
+        if isinstance(screen, StoreActions):
             commands.append(("Switch store…", screen.action_switch_store, "type the URL of another store"))
             current = getattr(getattr(screen, "store", None), "url", None)
             for url in [u for u in getattr(self.app, "recent_stores", []) if u != current][-5:]:
@@ -41,7 +53,7 @@ class StoreCommands(Provider):
 
     async def search(self, query: str) -> Hits:
         screen = self.screen
-        if looks_like_store_url(query) and hasattr(screen, "switch_store"):
+        if looks_like_store_url(query) and isinstance(screen, StoreActions):
             url = query.strip()
             yield Hit(1.0, Text.assemble("Open store ", (url, "bold")), partial(screen.switch_store, url),
                       text=f"Open store {url}", help=STORE_URL_HELP)

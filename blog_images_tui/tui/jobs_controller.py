@@ -9,7 +9,7 @@ callback on the event loop. The screen turns those events into widget updates.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from blog_images_tui.errors import ApiRejected, AuthConfigError, NotStored, StoreUnusable, TemporaryFailure
 from blog_images_tui.generation import ClientSettings, ImageGenerator, ImageRequest

@@ -41,8 +41,8 @@ class ConfigLoaded(Message):
     """The config files as seen from a store (the project file may be on S3): templates and defaults."""
 
     store: Store
-    templates: "dict[str, PromptTemplate]"
-    defaults: "Defaults | None" = None
+    templates: dict[str, PromptTemplate]
+    defaults: Defaults | None = None
     #: every config file looked at, found or not
     searched: tuple[str, ...] = ()
     error: BlogImagesError | None = None
@@ -92,7 +92,7 @@ class ImageLoaded(Message):
 
     store: Store
     entry: ImageEntry
-    picture: "PILImage | None" = field(repr=False)
+    picture: PILImage | None = field(repr=False)
     summary: str
     metadata: dict[str, Any] | None
     image_path: str
@@ -113,7 +113,7 @@ class PartialDecoded(Message):
 
     job_id: str
     index: int
-    picture: "PILImage | None" = field(repr=False)
+    picture: PILImage | None = field(repr=False)
 
 
 @dataclass

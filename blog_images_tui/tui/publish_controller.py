@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 
 from blog_images_tui.encoderpool import EncoderPool
 from blog_images_tui.errors import BlogImagesError
 from blog_images_tui.ids import SectionRef
-from blog_images_tui.publish import PublishProgress, Publisher, PublishResult
+from blog_images_tui.publish import Publisher, PublishProgress, PublishResult
 from blog_images_tui.storage import Store, error_summary
 
 
@@ -61,7 +62,7 @@ class PublishController:
         publisher = self._publishers.get(id(store))
         if publisher is None:
             publisher = Publisher(store, pool=self._pool,
-                                  on_progress=lambda progress, store=store: self._progress(store, progress))
+                                  on_progress=partial(self._progress, store))
             self._publishers[id(store)] = publisher
         return publisher
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import pty
@@ -230,7 +231,7 @@ def test_rpm_from_the_command_line_spaces_requests(api_env, project, memory_stor
     file = write_batch(project / "b.jsonl", 3)
     assert batch(str(file), "--store", memory_store_url, "--jobs", "3", "--rpm", "300") == 0  # one per 0.2 s
     starts = sorted(r.received_at for r in api_env.requests)
-    assert all(b - a >= 0.2 - 0.05 for a, b in zip(starts, starts[1:])), starts
+    assert all(b - a >= 0.2 - 0.05 for a, b in itertools.pairwise(starts)), starts
     assert "at most 300/min" in capsys.readouterr().err
 
 

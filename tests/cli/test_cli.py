@@ -76,7 +76,7 @@ def test_existing_filename_is_refused_before_any_request(api_env, local_store_ur
 ])
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(api_env, local_store_url, args, words):
     base = {"--prompt": "p", "--post-id": "53", "--section-id": "1"}
-    flat = dict(zip(args[::2], args[1::2]))
+    flat = dict(zip(args[::2], args[1::2], strict=True))
     argv = ["generate", "--store", local_store_url]
     for key, value in {**base, **flat}.items():
         argv += [key, value]

@@ -6,8 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from blog_images_tui.batchfile import (BatchFileError, OptionDefaults, detect_format, load_batch, plan_batch,
-                                       read_entries)
+from blog_images_tui.batchfile import (
+    BatchFileError,
+    OptionDefaults,
+    detect_format,
+    load_batch,
+    plan_batch,
+    read_entries,
+)
 from blog_images_tui.config import parse_config
 from blog_images_tui.errors import BadInput
 
@@ -48,7 +54,8 @@ def test_the_three_example_files_describe_the_same_images():
 def test_entry_beats_command_line_beats_model_default():
     text = ('{"post_id": 1, "section_id": 1, "prompt": "a", "size": "1024x1024"}\n'
             '{"post_id": 1, "section_id": 2, "prompt": "b"}\n'
-            '{"post_id": 1, "section_id": 3, "prompt": "c", "model": "dall-e-3", "size": "1024x1024", "quality": "hd"}\n')
+            '{"post_id": 1, "section_id": 3, "prompt": "c", "model": "dall-e-3", "size": "1024x1024",'
+            ' "quality": "hd"}\n')
     jobs = plan(text, "jsonl", OptionDefaults(size="1536x1024", quality="low"))
     assert [job.request.size for job in jobs[:2]] == ["1024x1024", "1536x1024"]
     assert jobs[1].request.model == "gpt-image-2" and jobs[1].request.quality == "low"

@@ -66,7 +66,7 @@ def test_two_runners_split_a_batch_and_pay_for_each_job_once(shared_store_url, a
     assert len(api_env.requests) == len(requests)  # every job paid for once in all
     store = open_store(shared_store_url)
     assert len(stored_metadata(store, requests)) == len(requests)
-    for a, b in zip(jobs_a, jobs_b):
+    for a, b in zip(jobs_a, jobs_b, strict=True):
         assert {a.state, b.state} == {JobState.STORED, JobState.SKIPPED}, (a.state, b.state)
     assert coord_a.taken_over == coord_b.taken_over == 0
     assert store.list_files(CLAIMS_DIR) == []  # done chunks leave no claim behind

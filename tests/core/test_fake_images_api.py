@@ -484,7 +484,7 @@ def test_stop_returns_quickly_with_a_hanging_request():
 def test_base_url_needs_start():
     fake = FakeImagesAPI()
     with pytest.raises(RuntimeError):
-        fake.base_url
+        _ = fake.base_url
     with fake:
         assert fake.base_url.startswith("http://127.0.0.1:") and fake.base_url.endswith("/v1")
         assert fake.url_for("files/a.png") == fake.base_url[: -len("/v1")] + "/files/a.png"

@@ -7,10 +7,9 @@ back-off), on the fake server's ``received_at`` clock and with slack.
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
-
-from tests.support import await_until, settle
 
 from blog_images_tui import layout
 from blog_images_tui.api import client_settings
@@ -22,6 +21,7 @@ from blog_images_tui.pricing import actual_cost, estimate
 from blog_images_tui.secrets import ApiKey
 from blog_images_tui.storage import open_store
 from blog_images_tui.testing.fake_images_api import Reply
+from tests.support import await_until, settle
 
 SECTION = SectionRef(53, 1)
 
@@ -74,7 +74,7 @@ def test_rate_limit_spaces_request_starts(api_env, memory_store_url):
     _, jobs, _ = run_engine(memory_store_url, requests_for(5), concurrency=5, rpm=300)  # one per 0.2 s
     assert all(job.state is JobState.STORED for job in jobs)
     starts = sorted(r.received_at for r in api_env.requests)
-    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert min(gaps) >= 0.2 - 0.05, gaps
 
 

@@ -15,8 +15,7 @@ from blog_images_tui.errors import TemporaryFailure
 from blog_images_tui.generation import ImageRequest
 from blog_images_tui.ids import SectionRef
 from blog_images_tui.jobs import JobEngine, JobState
-from blog_images_tui.pacing import (ARRIVAL_MARGIN_S, STARTUP_GAP_S, Pacing, RateLimit, parse_duration,
-                                    parse_rate_limits)
+from blog_images_tui.pacing import ARRIVAL_MARGIN_S, STARTUP_GAP_S, Pacing, RateLimit, parse_duration, parse_rate_limits
 from blog_images_tui.storage import open_store
 from blog_images_tui.testing.fake_images_api import FakeImagesAPI, RequestLimit, go_duration
 

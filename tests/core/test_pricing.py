@@ -9,8 +9,17 @@ from hypothesis import strategies as st
 from blog_images_tui.generation import ImageRequest
 from blog_images_tui.ids import SectionRef
 from blog_images_tui.models import MODELS
-from blog_images_tui.pricing import (OUTPUT_TOKENS_1024, PRICES, PRICES_AS_OF, CostEstimate, actual_cost, estimate,
-                                     estimate_cost, format_usd, total)
+from blog_images_tui.pricing import (
+    OUTPUT_TOKENS_1024,
+    PRICES,
+    PRICES_AS_OF,
+    CostEstimate,
+    actual_cost,
+    estimate,
+    estimate_cost,
+    format_usd,
+    total,
+)
 
 SECTION = SectionRef(1, 1)
 

@@ -7,7 +7,6 @@ what is missing: each entry ends up stored once.
 
 from __future__ import annotations
 
-
 import pytest
 
 from tests.support import settle

@@ -27,8 +27,18 @@ from blog_images_tui.service import generate_into_store
 from blog_images_tui.storage import open_store
 from blog_images_tui.testing.fake_images_api import Reply, make_png
 from tests.support import TEST_KEY
-from tests.support.faults import (FAULT_ENV, Cli, CuttingProxy, deny_put_policy, generate_args, pending_folders,
-                                  raw_files, s3_keys, s3_objects, tree)
+from tests.support.faults import (
+    FAULT_ENV,
+    Cli,
+    CuttingProxy,
+    deny_put_policy,
+    generate_args,
+    pending_folders,
+    raw_files,
+    s3_keys,
+    s3_objects,
+    tree,
+)
 
 pytestmark = pytest.mark.usefixtures("api_env")
 

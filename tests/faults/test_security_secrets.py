@@ -17,9 +17,8 @@ import json
 import pytest
 from rich.console import Console
 
-from blog_images_tui.testing.fake_images_api import Reply
 from tests.support import TEST_KEY
-from tests.support.faults import FAULT_ENV, Cli, deny_put_policy, generate_args, pending_folders, raw_files
+from tests.support.faults import FAULT_ENV, Cli, deny_put_policy, generate_args, pending_folders
 
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY"
 AWS_SESSION = "FwoGZXIvYXdzEBYaDEXAMPLESESSIONTOKENabcdefghijklmnop0123456789"

@@ -19,7 +19,6 @@ import collections
 import json
 import random
 import time
-from pathlib import Path
 
 import pytest
 

@@ -26,7 +26,7 @@ async def test_waiting_recoveries_are_announced_at_start_up(memory_store_url, ap
     app = make_app(memory_store_url, preview="text")
     app.animation_level = "none"
     notes = record_notifications(app)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=(120, 40)):
         note = await await_until(lambda: next((n for n in notes if n["title"] == "Images waiting"), None),
                               what="the recovery notification")
     assert note["severity"] == "warning"

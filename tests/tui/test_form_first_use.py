@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Input, TabbedContent, TextArea
 
-
 from tests.support import await_until
 from tests.support.tui import SIZE, make_app, record_notifications, seed_store, widget_text
 

@@ -11,7 +11,6 @@ from textual.widgets import DataTable, Input
 from blog_images_tui.jobs import JobState
 from blog_images_tui.testing.fake_images_api import Reply
 from blog_images_tui.tui.dialogs import ConfirmDialog
-
 from tests.support import await_until
 from tests.support.tui import SIZE, jobs_of, make_app, widget_text
 from tests.support.tui import open_form_and_submit as send

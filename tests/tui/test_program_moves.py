@@ -15,10 +15,18 @@ from blog_images_tui.jobs import JobState
 from blog_images_tui.storage import open_store
 from blog_images_tui.testing.fake_images_api import Reply, make_png
 from blog_images_tui.tui.widgets.store_tree import ImageNode
-
 from tests.support import await_until
-from tests.support.tui import (SIZE, jobs_of, make_app, open_form_and_submit, record_notifications, seed_store,
-                                submit, type_text, widget_text)
+from tests.support.tui import (
+    SIZE,
+    jobs_of,
+    make_app,
+    open_form_and_submit,
+    record_notifications,
+    seed_store,
+    submit,
+    type_text,
+    widget_text,
+)
 
 pytestmark = pytest.mark.asyncio
 

@@ -10,7 +10,15 @@ from blog_images_tui.ids import SectionRef
 from blog_images_tui.publish import image_metadata, read_manifest
 from blog_images_tui.tui.dialogs import AltTextDialog
 from tests.support import await_until
-from tests.support.tui import SIZE, highlight_image, make_app, open_section, record_notifications, seed_store, widget_text
+from tests.support.tui import (
+    SIZE,
+    highlight_image,
+    make_app,
+    open_section,
+    record_notifications,
+    seed_store,
+    widget_text,
+)
 
 pytestmark = pytest.mark.asyncio
 

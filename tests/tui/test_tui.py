@@ -25,11 +25,8 @@ from blog_images_tui.testing.fake_images_api import Reply, make_png
 from blog_images_tui.tui.app import make_app as make_real_app
 from blog_images_tui.tui.dialogs import ConfirmDialog
 from blog_images_tui.tui.widgets.store_tree import ImageNode
-
-from tests.support import TEST_KEY
-from tests.support import await_until
-from tests.support.tui import (highlight_image, open_section, record_notifications, seed_store, type_text,
-                               widget_text)
+from tests.support import TEST_KEY, await_until
+from tests.support.tui import highlight_image, open_section, record_notifications, seed_store, type_text, widget_text
 
 pytestmark = pytest.mark.asyncio
 
@@ -394,11 +391,11 @@ async def test_template_picker_fills_the_prompt_and_names_a_missing_variable(mem
         await await_until(lambda: job.state is JobState.STORED, what="the job stored")
     assert api_env.requests[0].body["prompt"] == "STYLE: flat vector illustration. SUBJECT: a red fox."
     # The message shown is the core's own, word for word.
+    from blog_images_tui.config import load_config
     from blog_images_tui.errors import BadInput
-    from blog_images_tui.templates import load_templates
 
     with pytest.raises(BadInput) as refused:
-        load_templates(store)["hero"].render({})
+        load_config(store).templates["hero"].render({})
     assert str(refused.value) == core_words
 
 
@@ -586,7 +583,7 @@ async def test_waiting_recoveries_are_counted_at_start_and_on_store_switch(memor
     app = make_app(memory_store_url, preview="text")
     notes = record_notifications(app)
     waiting = lambda: [n for n in notes if n["title"] == "Images waiting"]  # noqa: E731
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE):
         tree = app.screen.query_one("#tree")
         await await_until(lambda: tree.border_subtitle == "⚠ 2 to recover", what="the indicator")
         await await_until(waiting, what="the start-up notification")  # the app's own, once
@@ -607,7 +604,7 @@ async def test_waiting_recoveries_are_counted_at_start_and_on_store_switch(memor
 async def test_unusable_store_is_a_notification_not_a_crash(memory_store_url):
     app = make_app(memory_store_url, store_options={"bogus": "1"}, preview="text")
     notes = record_notifications(app)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE):
         await await_until(lambda: notes, what="a notification")
         assert notes[0]["title"] == "Bad input"
         assert notes[0]["message"].startswith("unknown store option(s) for memory: bogus")

@@ -16,7 +16,6 @@ from blog_images_tui.jobs import JobState
 from blog_images_tui.storage import open_store
 from blog_images_tui.testing.fake_images_api import Reply
 from blog_images_tui.tui.app import make_app
-
 from tests.support import await_until
 from tests.support.tui import highlight_image, open_section, seed_store, widget_text, wipe_memory_store
 

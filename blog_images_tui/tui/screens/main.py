@@ -12,12 +12,12 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from textual import on, work
-from textual.worker import get_current_worker
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane, Tree
+from textual.worker import get_current_worker
 
 from blog_images_tui import layout
 from blog_images_tui.errors import BlogImagesError, NameTaken, NotStored, StoreUnusable
@@ -29,22 +29,35 @@ from blog_images_tui.secrets import redact
 from blog_images_tui.service import check_names_free
 from blog_images_tui.storage import ImageEntry, Store, error_summary, open_store
 from blog_images_tui.tui.dialogs import ConfirmDialog, StoreUrlDialog
-from blog_images_tui.tui.messages import (ConfigLoaded, EditPlanned, ErrorReported, ImageDeleted, ImageLoadFailed,
-                                          JobChanged, PartialDecoded, RecoveriesCounted, SourceFound, StoreOpened,
-                                          StoreOpenFailed)
 from blog_images_tui.tui.jobs_controller import JobsController, may_have_been_billed
-from blog_images_tui.tui.screens.publishing import PUBLISH_ACTIONS, PublishingActions
+from blog_images_tui.tui.messages import (
+    ConfigLoaded,
+    EditPlanned,
+    ErrorReported,
+    ImageDeleted,
+    ImageLoadFailed,
+    JobChanged,
+    PartialDecoded,
+    RecoveriesCounted,
+    SourceFound,
+    StoreOpened,
+    StoreOpenFailed,
+)
 from blog_images_tui.tui.opener import open_local_file
+from blog_images_tui.tui.screens.publishing import PUBLISH_ACTIONS, PublishingActions
 from blog_images_tui.tui.widgets.generate_form import GenerateForm
 from blog_images_tui.tui.widgets.image_panel import ImagePanel
 from blog_images_tui.tui.widgets.jobs_list import JobsList, stage_text
-from blog_images_tui.tui.widgets.preview import decode_preview
+from blog_images_tui.tui.widgets.preview import ImagePreview, decode_preview
 from blog_images_tui.tui.widgets.published_info import PublishedInfo
 from blog_images_tui.tui.widgets.stats_panel import StatsPanel
 from blog_images_tui.tui.widgets.store_tree import ImageNode, PostNode, SectionNode, StoreTree
 from blog_images_tui.tui.wording import app_message
 
 if TYPE_CHECKING:
+    from textual.timer import Timer
+
+    from blog_images_tui.editing import EditOptions
     from blog_images_tui.tui.app import BlogImagesApp
 
 #: Seconds the tree cursor must rest on an image before it is read (arrow-key browsing stays cheap).
@@ -54,7 +67,7 @@ PREVIEW_DEBOUNCE_S = 0.12
 class MainScreen(PublishingActions, Screen):
     """Browse, preview, generate, follow jobs, publish."""
 
-    app: "BlogImagesApp"
+    app: BlogImagesApp
 
     BINDINGS = [
         Binding("g", "generate", "Generate", id="generate"),
@@ -84,7 +97,7 @@ class MainScreen(PublishingActions, Screen):
         self._submit_order = asyncio.Lock()
         #: (section, image name) -> the job that stored it, until the tree shows it
         self._stored_images: dict[tuple, str] = {}
-        self._preview_timer = None
+        self._preview_timer: Timer | None = None
         #: (section, image name) the user asked to go to; shown when the tree reveals it
         self._jump_to: tuple | None = None
         self._pending_entry: ImageEntry | None = None
@@ -119,7 +132,7 @@ class MainScreen(PublishingActions, Screen):
         self._open(self.app.config.store_url, dict(self.app.config.store_options))
 
     @property
-    def tree(self) -> StoreTree:
+    def store_tree(self) -> StoreTree:
         return self.query_one(StoreTree)
 
     @property
@@ -171,8 +184,9 @@ class MainScreen(PublishingActions, Screen):
         if not url:
             return
         # Backend options of the open store (an S3 endpoint, a profile) carry over to one of the same kind.
-        same_kind = self.store is not None and scheme_of(url) == scheme_of(self.store.url)
-        options = dict(self.store.backend.options) if same_kind else {}
+        current = self.store
+        same_kind = current is not None and scheme_of(url) == scheme_of(current.url)
+        options = dict(current.backend.options) if current is not None and same_kind else {}
         self.notify(f"Opening store {url}…", timeout=2, markup=False)
         self._open(url, options)
 
@@ -199,7 +213,7 @@ class MainScreen(PublishingActions, Screen):
         self._pending_entry = None
         self.panel.clear(f"Store: {message.store.url}\n\nChoose an image in the tree, or press g to generate one.")
         self.published_info.clear()
-        self.tree.set_store(message.store)
+        self.store_tree.set_store(message.store)
         self.query_one(StatsPanel).show_post(message.store, None)
         self._load_config(message.store)
         self._count_recoveries(announce=not self._starting)
@@ -211,9 +225,9 @@ class MainScreen(PublishingActions, Screen):
         self._starting = False
         self.app.report_error(message.error)
         if self.store is None:
-            self.tree.border_title = "Store (none open)"
-            self.tree.clear()
-            self.tree.root.add_leaf("no store open: ctrl+p, then type a store URL")
+            self.store_tree.border_title = "Store (none open)"
+            self.store_tree.clear()
+            self.store_tree.root.add_leaf("no store open: ctrl+p, then type a store URL")
 
     @work(thread=True, exclusive=True, group="config", exit_on_error=False)
     def _load_config(self, store: Store) -> None:
@@ -256,7 +270,7 @@ class MainScreen(PublishingActions, Screen):
     @on(RecoveriesCounted)
     def _recoveries_counted(self, message: RecoveriesCounted) -> None:
         # Short, to fit a narrow tree: the notification says where and how.
-        self.tree.border_subtitle = f"⚠ {message.count} to recover" if message.count else ""
+        self.store_tree.border_subtitle = f"⚠ {message.count} to recover" if message.count else ""
         if message.announce and message.count:
             self.notify(f"{message.count} generated image(s) waiting in {message.folder}: run `blog-images recover`",
                         title="Images waiting", severity="warning", timeout=20, markup=False)
@@ -272,7 +286,7 @@ class MainScreen(PublishingActions, Screen):
         if self.store is None:
             self._open(self.app.config.store_url, dict(self.app.config.store_options))
             return
-        self.tree.reload()
+        self.store_tree.reload()
         self._load_config(self.store)  # the project file may have been edited meanwhile
         self._count_recoveries()  # `blog-images recover` may have run meanwhile
         entry = self.panel.entry
@@ -350,7 +364,7 @@ class MainScreen(PublishingActions, Screen):
         if action == "back":
             return self.active_tab != "image-tab"
         if action == "focus_tree":
-            return self.active_tab == "image-tab" and self.focused is not self.tree
+            return self.active_tab == "image-tab" and self.focused is not self.store_tree
         return True
 
     @on(ImagePanel.Action)
@@ -386,7 +400,7 @@ class MainScreen(PublishingActions, Screen):
             self._plan_edit(self.store, message.source, message.options)
 
     @work(thread=True, exclusive=True, group="plan-edit", exit_on_error=False)
-    def _plan_edit(self, store: Store, source: ImageEntry, options) -> None:
+    def _plan_edit(self, store: Store, source: ImageEntry, options: EditOptions) -> None:
         """Read and check the edit's images (store and files: a thread), with the CLI's rules."""
         from blog_images_tui.editing import plan_edit
         from blog_images_tui.inputs import StoreImageRef
@@ -413,7 +427,7 @@ class MainScreen(PublishingActions, Screen):
         if entry is None or self.store is None or not group:
             return
 
-        def closed(result) -> None:
+        def closed(result: tuple[str, ImageEntry] | None) -> None:
             if result is None:
                 return
             kind, chosen = result
@@ -433,8 +447,8 @@ class MainScreen(PublishingActions, Screen):
     @work(thread=True, exclusive=True, group="find-source", exit_on_error=False)
     def _find_source(self, store: Store, source: dict) -> None:
         from blog_images_tui.errors import BadInput
-        from blog_images_tui.inputs import StoreImageRef, find_store_image
         from blog_images_tui.ids import SectionRef
+        from blog_images_tui.inputs import StoreImageRef, find_store_image
 
         try:
             ref = StoreImageRef(SectionRef.parse(source.get("post_id"), source.get("section_id")),
@@ -452,12 +466,12 @@ class MainScreen(PublishingActions, Screen):
     def _source_found(self, message: SourceFound) -> None:
         if message.store is self.store:
             self._go_to(message.entry)
-            self.tree.focus()
+            self.store_tree.focus()
 
     def _go_to(self, entry: ImageEntry) -> None:
         """Show ``entry`` in the tree and the Image tab (a jump the user asked for)."""
         self._jump_to = (entry.section, entry.image_name)
-        self.tree.reload_section(entry.section, select=entry.image_name)
+        self.store_tree.reload_section(entry.section, select=entry.image_name)
 
     def action_copy_path(self) -> None:
         path = self.panel.image_path
@@ -509,7 +523,7 @@ class MainScreen(PublishingActions, Screen):
         if self.panel.entry == message.entry:
             self.panel.clear("Deleted. Choose another image in the tree.")
             self.published_info.clear()
-        self.tree.reload_section(message.entry.section)
+        self.store_tree.reload_section(message.entry.section)
         self._sync_bindings()
 
     # -- tabs ------------------------------------------------------------------------
@@ -523,10 +537,10 @@ class MainScreen(PublishingActions, Screen):
 
     def action_back(self) -> None:
         self.show_tab("image-tab")
-        self.tree.focus()
+        self.store_tree.focus()
 
     def action_focus_tree(self) -> None:
-        self.tree.focus()
+        self.store_tree.focus()
 
     # -- jobs ------------------------------------------------------------------------
     def _job_event(self, store: Store, event: JobEvent) -> None:
@@ -565,7 +579,7 @@ class MainScreen(PublishingActions, Screen):
             self.notify(warning, title="Warning", severity="warning", markup=False)
         self.panel.follow_job(job.id, f"Job queued for {request.section}…")
         self.show_tab("image-tab")
-        self.tree.focus()
+        self.store_tree.focus()
         self._sync_bindings()
 
     @on(JobsList.CancelRequested)
@@ -579,7 +593,7 @@ class MainScreen(PublishingActions, Screen):
         if not may_have_been_billed(job):
             self._send_again(job)
             return
-        kept = (f"\nThe image waits in the recovery folder: blog-images recover stores it without paying again."
+        kept = ("\nThe image waits in the recovery folder: blog-images recover stores it without paying again."
                 if isinstance(job.error, NotStored) else "")
         question = (f"The job for {job.request.section} ended after its request reached the API: "
                     f"it may have been billed.{kept}\nSend it again and pay again?")
@@ -611,7 +625,7 @@ class MainScreen(PublishingActions, Screen):
         if event.kind == "partial" and event.partial_image is not None:
             if job.id == self.panel.following_job:
                 self._decode_partial(job.id, event.partial_index or 0, event.partial_image,
-                                     self.panel.query_one("#preview").target_pixels())
+                                     self.panel.query_one("#preview", ImagePreview).target_pixels())
             return
         if job.state.finished:
             self.query_one(StatsPanel).job_settled(message.store, job.request.section.post_id)
@@ -629,7 +643,7 @@ class MainScreen(PublishingActions, Screen):
                             title="Fewer images", severity="warning", markup=False)
             if message.store is self.store:
                 self._stored_images[(job.request.section, name)] = job.id
-                self.tree.reload_section(job.request.section, select=name)
+                self.store_tree.reload_section(job.request.section, select=name)
         elif event.kind == "failed" and job.error is not None:
             self.app.report_error(job.error)
             if isinstance(job.error, NotStored):

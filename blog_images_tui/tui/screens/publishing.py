@@ -9,6 +9,7 @@ store call runs in a thread worker.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -18,6 +19,17 @@ from blog_images_tui.errors import BlogImagesError, StoreUnusable
 from blog_images_tui.secrets import redact
 from blog_images_tui.storage import ImageEntry, Store, error_summary
 from blog_images_tui.tui.publish_controller import PublishController, PublishTask
+
+if TYPE_CHECKING:
+    from textual.screen import Screen
+
+    from blog_images_tui.tui.app import BlogImagesApp
+    from blog_images_tui.tui.widgets.jobs_list import JobsList
+    from blog_images_tui.tui.widgets.published_info import PublishedInfo
+
+    _ScreenBase = Screen
+else:
+    _ScreenBase = object  # at run time a plain mixin: MainScreen(PublishingActions, Screen)
 
 PUBLISH_STATES = {"queued": ("queued", "dim"), "running": ("publishing", "bold yellow"),
                   "published": ("published", "bold green"), "failed": ("failed", "bold red")}
@@ -63,17 +75,30 @@ def publish_details(task: PublishTask) -> Text:
     return text
 
 
-class PublishingActions:
+class PublishingActions(_ScreenBase):
     """Mixed into the main screen (which provides ``store``, ``current_image``, ``jobs`` and ``notify``)."""
 
     publishing: PublishController | None = None
+    if TYPE_CHECKING:  # what the main screen provides
+        app: BlogImagesApp
+        store: Store | None
+
+        @property
+        def current_image(self) -> ImageEntry | None: ...
+        @property
+        def active_tab(self) -> str: ...
+        @property
+        def jobs(self) -> JobsList: ...
 
     def _start_publishing(self) -> None:
-        # A copy of the task as it is now: the message is handled later, when the task may have moved on.
-        self.publishing = PublishController(lambda task: self.post_message(PublishChanged(replace(task))))
+        def changed(task: PublishTask) -> None:
+            # A copy of the task as it is now: the message is handled later, when the task may have moved on.
+            self.post_message(PublishChanged(replace(task)))
+
+        self.publishing = PublishController(changed)
 
     @property
-    def published_info(self):
+    def published_info(self) -> PublishedInfo:
         from blog_images_tui.tui.widgets.published_info import PublishedInfo
 
         return self.query_one(PublishedInfo)

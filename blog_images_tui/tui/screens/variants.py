@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
     from blog_images_tui.thumbnails import ThumbnailCache
+    from blog_images_tui.tui.app import BlogImagesApp
 
 #: thumbnail width asked of the cache (snapped by it); tiles downscale further to their cells
 THUMBNAIL_WIDTH = 256
@@ -48,7 +49,7 @@ class GroupLoaded(Message):
 @dataclass
 class ThumbnailReady(Message):
     image_name: str
-    picture: "PILImage | None"
+    picture: PILImage | None
     problem: str = ""
 
 
@@ -74,6 +75,8 @@ class VariantTile(Vertical, can_focus=True):
 class VariantsScreen(Screen):
     """The images of one variant group, side by side."""
 
+    app: BlogImagesApp
+
     BINDINGS = [
         Binding("left", "move(-1)", "Prev", id="variant-prev"),
         Binding("right", "move(1)", "Next", id="variant-next"),
@@ -82,7 +85,7 @@ class VariantsScreen(Screen):
         Binding("escape", "back", "Back", id="variant-back"),
     ]
 
-    def __init__(self, store: Store, entry: ImageEntry, group_id: str, thumbnails: "ThumbnailCache",
+    def __init__(self, store: Store, entry: ImageEntry, group_id: str, thumbnails: ThumbnailCache,
                  preview_mode: str = "auto") -> None:
         super().__init__()
         self.store = store
@@ -163,7 +166,7 @@ class VariantsScreen(Screen):
         self.query_one("#variants-help", Static).update(
             f"{len(self.members)} variants · {name} selected · k keeps it and deletes the rest")
 
-    def on_descendant_focus(self, event) -> None:
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         if isinstance(event.widget, VariantTile):
             self._help(event.widget.entry)  # focus moves after the key's handler: follow it here
 

@@ -13,8 +13,9 @@ request would cost.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
@@ -23,6 +24,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
+from textual.widgets.select import NoSelection
 
 from blog_images_tui.config import Defaults
 from blog_images_tui.editing import EditOptions
@@ -233,7 +235,9 @@ class GenerateForm(VerticalScroll):
 
     @property
     def variants(self) -> int:
-        return int(self.query_one("#variants", Select).value)
+        value = self.query_one("#variants", Select).value
+        assert not isinstance(value, NoSelection)  # allow_blank=False: always one of 1..10
+        return int(value)
 
     @on(Select.Changed, "#model")
     def _model_selected(self, event: Select.Changed) -> None:
@@ -334,7 +338,7 @@ class GenerateForm(VerticalScroll):
         self.picker.set_templates(templates, searched, problem)
 
     @on(TemplatePicker.Filled)
-    def _filled(self, message: TemplatePicker.Filled) -> None:
+    def _template_filled(self, message: TemplatePicker.Filled) -> None:
         message.stop()
         prompt = self.query_one("#prompt", TextArea)
         if prompt.text != message.text:
@@ -364,8 +368,8 @@ class GenerateForm(VerticalScroll):
         """The first field that stops the request: empty or invalid post, section or file name, empty prompt."""
         for input_id in ("post-id", "section-id", "filename"):
             field = self.query_one(f"#{input_id}", Input)
-            if (input_id != "filename" and not field.value.strip()) or (
-                    field.value and not field.validate(field.value).is_valid):
+            checked = field.validate(field.value) if field.value else None
+            if (input_id != "filename" and not field.value.strip()) or (checked is not None and not checked.is_valid):
                 return field
         prompt = self.query_one("#prompt", TextArea)
         return prompt if not prompt.text.strip() else None

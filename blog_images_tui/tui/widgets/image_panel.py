@@ -8,7 +8,7 @@ that is no longer the one asked for is dropped (the user moved on).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
@@ -25,6 +25,9 @@ from blog_images_tui.secrets import redact
 from blog_images_tui.storage import ImageEntry, Store, error_summary
 from blog_images_tui.tui.messages import ImageLoaded, ImageLoadFailed
 from blog_images_tui.tui.widgets.preview import ImagePreview, decode_preview, human_bytes
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
 
 #: The order metadata fields are shown in; anything else is left to `blog-images show`.
 DETAIL_FIELDS = (
@@ -43,7 +46,8 @@ def _format_date(value: Any) -> str:
         when = datetime.fromisoformat(str(value))
     except ValueError:
         return str(value)
-    suffix = " UTC" if when.utcoffset() is not None and when.utcoffset().total_seconds() == 0 else ""
+    offset = when.utcoffset()
+    suffix = " UTC" if offset is not None and offset.total_seconds() == 0 else ""
     return when.strftime("%Y-%m-%d %H:%M:%S") + suffix
 
 
@@ -209,7 +213,7 @@ class ImagePanel(Vertical):
         self.query_one("#details", Static).update("")
         self._actions(False)
 
-    def show_partial(self, job_id: str, picture, caption: str) -> None:
+    def show_partial(self, job_id: str, picture: PILImage | None, caption: str) -> None:
         if job_id != self.following_job:
             return
         self.frames_shown += 1

@@ -48,7 +48,7 @@ def cell_pixels() -> tuple[int, int]:
         return 10, 20
 
 
-def decode_preview(data: bytes, max_size: tuple[int, int]) -> "PILImage":
+def decode_preview(data: bytes, max_size: tuple[int, int]) -> PILImage:
     """Decode image bytes and shrink them to fit ``max_size`` pixels (RGB, alpha over dark grey).
 
     Raises ``OSError``/``ValueError`` (Pillow's) for bytes that are not an image.
@@ -106,7 +106,7 @@ class ImagePreview(Vertical):
             return columns * 2, rows * 4
         return columns * cell_w, rows * cell_h
 
-    def show(self, picture: "PILImage | None", caption: str, *, fallback: str = "") -> None:
+    def show(self, picture: PILImage | None, caption: str, *, fallback: str = "") -> None:
         """Show a decoded picture (or ``fallback`` words when there is none or graphics are off)."""
         self._set_picture(picture, fallback or caption)
         self.query_one("#caption", Static).update(caption)
@@ -115,13 +115,13 @@ class ImagePreview(Vertical):
         self._set_picture(None, text)
         self.query_one("#caption", Static).update(caption)
 
-    def _set_picture(self, picture: "PILImage | None", text: str = "") -> None:
+    def _set_picture(self, picture: PILImage | None, text: str = "") -> None:
         shown = picture is not None and self._image_class is not None
         words = self.query_one("#picture-text", Static)
         words.update(text if not shown else "")
         words.display = not shown
         if self._image_class is not None:
-            widget = self.query_one("#picture")
+            widget = self.query_one("#picture", self._image_class)
             widget.image = picture if shown else None
             widget.display = shown
         self.has_picture = shown

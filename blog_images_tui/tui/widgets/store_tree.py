@@ -15,6 +15,7 @@ rebuilt is dropped, so a reload never moves tabs or focus.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -205,7 +206,7 @@ class StoreTree(Tree[NodeData]):
         post = self._child(self.root, ("post", message.section.post_id))
         if post is None:
             return
-        self._apply(post, [SectionNode(SectionRef(post.data.post_id, sid)) for sid in message.sections])
+        self._apply(post, [SectionNode(SectionRef(message.section.post_id, sid)) for sid in message.sections])
         post.expand()
         section = self._child(post, ("section", message.section.section_id))
         if section is None:
@@ -256,17 +257,17 @@ class StoreTree(Tree[NodeData]):
             else:
                 existing[child.data.key] = child
         for index, item in enumerate(items):
-            child = existing.get(item.key)
-            if child is not None:
+            kept = existing.get(item.key)
+            if kept is not None:
                 if isinstance(item, ImageNode):
-                    child.data = item
-                    child.set_label(_label(item))
+                    kept.data = item
+                    kept.set_label(_label(item))
                 continue
             node.add(_label(item), data=item, before=index, allow_expand=not isinstance(item, ImageNode))
         if node is self.root and items and self.cursor_node is None:
             self._move_quietly(node.children[0])  # a cursor to start from, not a choice of the user's
         if not items:
-            empty = {None: "no posts yet (g: generate)", PostNode: "no sections",
+            empty: dict[type[NodeData] | None, str] = {None: "no posts yet (g: generate)", PostNode: "no sections",
                      SectionNode: "no images"}
             self._placeholder(node, empty.get(type(node.data) if node.data else None, "empty"))
 
@@ -288,13 +289,13 @@ class StoreTree(Tree[NodeData]):
         post = self._child(self.root, ("post", section.post_id))
         return None if post is None else self._child(post, ("section", section.section_id))
 
-    def _open_nodes(self, node: TreeNode[NodeData]):
+    def _open_nodes(self, node: TreeNode[NodeData]) -> Iterator[TreeNode[NodeData]]:
         for child in node.children:
             if child.is_expanded and isinstance(child.data, (PostNode, SectionNode)):
                 yield child
                 yield from self._open_nodes(child)
 
-    def _walk(self, node: TreeNode[NodeData]):
+    def _walk(self, node: TreeNode[NodeData]) -> Iterator[TreeNode[NodeData]]:
         for child in node.children:
             yield child
             yield from self._walk(child)

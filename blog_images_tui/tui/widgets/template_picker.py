@@ -10,8 +10,8 @@ inline, in the core's words, and left as ``{name}`` in the text.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from textual import on
 from textual.app import ComposeResult
@@ -33,7 +33,7 @@ class TemplatePicker(Vertical):
     class Filled(Message):
         """The chosen template, rendered with the variables typed so far: the prompt to show."""
 
-        picker: "TemplatePicker"
+        picker: TemplatePicker
         text: str
 
     def __init__(self, label: str, *, id: str | None = None) -> None:
