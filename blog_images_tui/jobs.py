@@ -20,10 +20,11 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from blog_images_tui import layout, ledger, pricing
+from blog_images_tui.budget import Budget
 from blog_images_tui.claims import HeldElsewhere
 from blog_images_tui.errors import AuthConfigError, BadInput, BlogImagesError, ExitCode, Interrupted, NotStored
 from blog_images_tui.generation import ClientSettings, ImageGenerator, ImageRequest
-from blog_images_tui.ids import SectionRef
+from blog_images_tui.ids import PostId, SectionRef
 from blog_images_tui.pacing import Pacing
 from blog_images_tui.service import StoredThenCancelled, create_with_retries, store_results
 from blog_images_tui.storage import Store, StoredImage
@@ -135,10 +136,94 @@ def prepare_job_request(request: ImageRequest, job_id: str | None = None) -> Ima
     return replace(request, job_id=job_id or request.job_id or compute_job_id(request))
 
 
-class BudgetRefused(BadInput):
-    """A job was not started because its estimated cost would break the budget."""
+class StoredJobs:
+    """What a store already holds for jobs: the names in a section's ``raw/`` folder
+    (one listing per section, shared by every job that looks there, and one of a
+    whole post when several of its sections are :meth:`expect`-ed) and the image a
+    job already stored, if any. Needs no API key: the engine and ``batch --dry-run``
+    share it."""
 
-    title = "Over budget"
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._listings: dict[SectionRef, asyncio.Future[set[str]]] = {}
+        #: sections jobs will look at, by post, until forget()
+        self._wanted: dict[PostId, set[SectionRef]] = {}
+
+    def expect(self, section: SectionRef) -> None:
+        """A job will look at ``section`` (its post's sections are then listed in one go)."""
+        self._wanted.setdefault(section.post_id, set()).add(section)
+
+    def forget(self, sections: Iterable[SectionRef] | None = None) -> None:
+        """List ``sections`` (default: all, and forget what was expected) again next time."""
+        if sections is None:
+            self._listings.clear()
+            self._wanted.clear()
+            return
+        for section in sections:
+            self._listings.pop(section, None)
+
+    async def names_in(self, section: SectionRef) -> set[str]:
+        """Every name in the section's ``raw/`` folder, listed once until :meth:`forget`."""
+        # One listing per section per run, shared by the jobs that go there and kept up to
+        # date by their writes; jobs in several sections of one post share one listing of it.
+        if section not in self._listings:
+            siblings = self._wanted.get(section.post_id, set()) | {section}
+            if len(siblings) > 1:
+                post = asyncio.ensure_future(asyncio.to_thread(self.store.list_raw_names_by_section, section.post_id))
+                for sibling in siblings - set(self._listings):
+                    self._listings[sibling] = asyncio.ensure_future(_names_of(post, sibling))
+            else:
+                self._listings[section] = asyncio.ensure_future(
+                    asyncio.to_thread(lambda: set(self.store.list_raw_names(section))))
+        return await asyncio.shield(self._listings[section])
+
+    def note_stored(self, stored: StoredImage, image_name: str) -> None:
+        """Keep a listing current after a write of this process (no listing again)."""
+        listing = self._listings.get(stored.section)
+        if listing is not None and listing.done() and not listing.exception():
+            listing.result().update((image_name, layout.metadata_name(stored.filename)))
+
+    async def find(self, request: ImageRequest) -> str | None:
+        """The metadata name of an already stored image for this job, if any."""
+        names = await self.names_in(request.section)
+        assert request.job_id is not None  # prepare_job_request gives every request one
+        ids = [request.job_id]
+        if request.n == 1 and request.edit is None and request.job_id == compute_job_id(request):
+            # Stored before background and style were part of the id: the same request, not a new one.
+            legacy = compute_job_id(request, legacy=True)
+            if legacy != request.job_id:
+                ids.append(legacy)
+        if request.filename:
+            # Variants: any one of them stored means the request was paid for (a partial
+            # answer stores fewer than n): never asked again without --force.
+            for filename in layout.variant_filenames(request.filename, request.n):
+                meta_name = layout.metadata_name(filename)
+                if meta_name not in names:
+                    continue
+                try:
+                    metadata = await asyncio.to_thread(self.store.read_metadata, request.section, filename)
+                except (OSError, ValueError):
+                    continue
+                if metadata.get("job_id") in ids:
+                    return meta_name
+            return None
+        suffixes = [f"-{job_id[:FILENAME_JOB_SUFFIX]}{tail}{layout.METADATA_SUFFIX}" for job_id in ids
+                    for tail in ([""] if request.n == 1 else [f"-{i}" for i in range(1, request.n + 1)])]
+        candidates = [name for name in sorted(names) if name.endswith(tuple(suffixes))]
+        if not candidates or request.job_id == compute_job_id(request):
+            # A hash id's first 12 hex digits identify it; no need to read anything.
+            return candidates[0] if candidates else None
+        # An explicit id ("hero-image-1" vs "hero-image-10") may share its first
+        # 12 characters with another: the metadata's job_id decides.
+        for name in candidates:
+            try:
+                metadata = await asyncio.to_thread(self.store.read_metadata, request.section,
+                                                   name[:-len(layout.METADATA_SUFFIX)])
+            except (OSError, ValueError, BlogImagesError):
+                continue
+            if metadata.get("job_id") == request.job_id:
+                return name
+        return None
 
 
 class JobEngine:
@@ -159,12 +244,7 @@ class JobEngine:
                  fail_fast_on_auth: bool = True, coordinator: Coordinator | None = None) -> None:
         if concurrency < 1:
             raise BadInput("--jobs must be at least 1")
-        if budget_usd is not None and budget_usd < 0:
-            raise BadInput("--budget must not be negative")
-        self.budget_usd = budget_usd
-        #: costs of images paid for in this engine (actual when known, else estimated)
-        self.spent_usd = 0.0
-        self._reserved: dict[int, float] = {}
+        self.budget = Budget(budget_usd)
         self.fail_fast_on_auth = fail_fast_on_auth
         self._fatal: AuthConfigError | None = None
         self.store = store
@@ -177,9 +257,7 @@ class JobEngine:
         self._generator: ImageGenerator | None = None
         self._tasks: dict[str, asyncio.Task] = {}
         self._store_checked: asyncio.Future | None = None
-        self._section_names: dict[SectionRef, asyncio.Future] = {}
-        #: sections of the jobs submitted since the engine was last idle, by post
-        self._wanted_sections: dict = {}
+        self.stored = StoredJobs(store)
         #: auto filenames handed out while the section listings above are current
         self._claimed_names: set[tuple[SectionRef, str]] = set()
         self._unfinished = 0
@@ -200,7 +278,7 @@ class JobEngine:
         assert request.job_id is not None  # prepare_job_request gives every request one
         job = Job(id=request.job_id, request=request, estimated_cost=pricing.estimate(request))
         self.jobs.append(job)
-        self._wanted_sections.setdefault(request.section.post_id, set()).add(request.section)
+        self.stored.expect(request.section)
         self._emit(job, "queued")
         self._tasks[job.id + f"#{len(self.jobs)}"] = task = asyncio.create_task(self._run(job))
         job._task = task  # type: ignore[attr-defined]
@@ -219,8 +297,7 @@ class JobEngine:
         if self._unfinished == 0:
             # Listings are shared by the jobs of one wave; a long-lived engine (the TUI)
             # must not trust them once idle: images may have been added or deleted since.
-            self._section_names.clear()
-            self._wanted_sections.clear()
+            self.stored.forget()
             self._claimed_names.clear()
             # and a later submission may find the key or the quota fixed: try again.
             self._fatal = None
@@ -283,8 +360,7 @@ class JobEngine:
 
     def forget_listings(self, sections: Iterable[SectionRef]) -> None:
         """List these sections again next time (another runner may have written there)."""
-        for section in sections:
-            self._section_names.pop(section, None)
+        self.stored.forget(sections)
 
     async def aclose(self) -> None:
         self.cancel_all()
@@ -325,65 +401,14 @@ class JobEngine:
             raise
 
     async def _names_in(self, section: SectionRef) -> set[str]:
-        # One listing per section per run, shared by the jobs that go there and kept up to
-        # date by their writes; jobs in several sections of one post share one listing of it.
-        if section not in self._section_names:
-            siblings = self._wanted_sections.get(section.post_id, set()) | {section}
-            if len(siblings) > 1:
-                post = asyncio.ensure_future(asyncio.to_thread(self.store.list_raw_names_by_section, section.post_id))
-                for sibling in siblings - set(self._section_names):
-                    self._section_names[sibling] = asyncio.ensure_future(_names_of(post, sibling))
-            else:
-                self._section_names[section] = asyncio.ensure_future(
-                    asyncio.to_thread(lambda: set(self.store.list_raw_names(section))))
-        return await asyncio.shield(self._section_names[section])
+        return await self.stored.names_in(section)
 
     def _note_stored(self, stored: StoredImage, image_name: str) -> None:
-        listing = self._section_names.get(stored.section)
-        if listing is not None and listing.done() and not listing.exception():
-            listing.result().update((image_name, layout.metadata_name(stored.filename)))
+        self.stored.note_stored(stored, image_name)
 
     async def find_stored(self, request: ImageRequest) -> str | None:
         """The metadata name of an already stored image for this job, if any."""
-        names = await self._names_in(request.section)
-        assert request.job_id is not None  # prepare_job_request gives every request one
-        ids = [request.job_id]
-        if request.n == 1 and request.edit is None and request.job_id == compute_job_id(request):
-            # Stored before background and style were part of the id: the same request, not a new one.
-            legacy = compute_job_id(request, legacy=True)
-            if legacy != request.job_id:
-                ids.append(legacy)
-        if request.filename:
-            # Variants: any one of them stored means the request was paid for (a partial
-            # answer stores fewer than n): never asked again without --force.
-            for filename in layout.variant_filenames(request.filename, request.n):
-                meta_name = layout.metadata_name(filename)
-                if meta_name not in names:
-                    continue
-                try:
-                    metadata = await asyncio.to_thread(self.store.read_metadata, request.section, filename)
-                except (OSError, ValueError):
-                    continue
-                if metadata.get("job_id") in ids:
-                    return meta_name
-            return None
-        suffixes = [f"-{job_id[:FILENAME_JOB_SUFFIX]}{tail}{layout.METADATA_SUFFIX}" for job_id in ids
-                    for tail in ([""] if request.n == 1 else [f"-{i}" for i in range(1, request.n + 1)])]
-        candidates = [name for name in sorted(names) if name.endswith(tuple(suffixes))]
-        if not candidates or request.job_id == compute_job_id(request):
-            # A hash id's first 12 hex digits identify it; no need to read anything.
-            return candidates[0] if candidates else None
-        # An explicit id ("hero-image-1" vs "hero-image-10") may share its first
-        # 12 characters with another: the metadata's job_id decides.
-        for name in candidates:
-            try:
-                metadata = await asyncio.to_thread(self.store.read_metadata, request.section,
-                                                   name[:-len(layout.METADATA_SUFFIX)])
-            except (OSError, ValueError, BlogImagesError):
-                continue
-            if metadata.get("job_id") == request.job_id:
-                return name
-        return None
+        return await self.stored.find(request)
 
     async def _auto_filename(self, request: ImageRequest) -> str:
         """Time plus the job id's start; a counter before the id if that name is taken
@@ -400,44 +425,37 @@ class JobEngine:
         return name
 
     @property
+    def budget_usd(self) -> float | None:
+        return self.budget.limit_usd
+
+    @property
+    def spent_usd(self) -> float:
+        """Costs of images paid for in this engine (actual when known, else estimated)."""
+        return self.budget.spent_usd
+
+    @property
     def committed_usd(self) -> float:
         """Spent plus the estimates of jobs running now (what the budget is checked against)."""
-        return self.spent_usd + sum(self._reserved.values())
+        return self.budget.committed_usd
 
     def _check_may_start(self, job: Job) -> None:
         """Raise instead of sending: after an auth failure, or over the budget."""
         if self._fatal is not None:
             raise AuthConfigError(f"not sent: an earlier request failed: {self._fatal.message}",
                                   hint=self._fatal.hint)
-        if self.budget_usd is None:
-            return
-        cost = job.estimated_cost or pricing.estimate(job.request)
-        if cost.usd is None:
-            raise BudgetRefused(f"not started: the cost of {job.request.model} images is unknown, "
-                                f"so the {pricing.format_usd(self.budget_usd)} budget cannot allow it")
-        committed = self.committed_usd
-        if committed + cost.usd > self.budget_usd + 1e-9:
-            raise BudgetRefused(f"not started: it would cost ~{pricing.format_usd(cost.usd)} and "
-                                f"{pricing.format_usd(committed)} of the {pricing.format_usd(self.budget_usd)} "
-                                "budget is spent or committed")
-        self._reserved[id(job)] = cost.usd
+        if self.budget.limit_usd is not None:
+            cost = job.estimated_cost or pricing.estimate(job.request)
+            self.budget.reserve(id(job), cost.usd, model=job.request.model)
 
     def _settle(self, job: Job, sent: bool) -> None:
         """Turn the job's reservation into spending if an image was (or may have been) paid for,
         and write the job's line in the local ledger (called once per job, when it ends)."""
-        reserved = self._reserved.pop(id(job), None)
         # A request abandoned mid-generation may still be billed: count it.
         paid = (job.state is JobState.STORED or isinstance(job.error, NotStored)
                 or (job.state is JobState.CANCELLED and sent))
         ledger.record_job(self.store, job, billed=paid)  # every job, once; never raises
-        if not paid:
-            return
-        if job.cost_usd is not None:
-            self.spent_usd += job.cost_usd
-        elif reserved is not None:
-            self.spent_usd += reserved
-        elif job.estimated_cost is not None and job.estimated_cost.usd is not None:
-            self.spent_usd += job.estimated_cost.usd
+        self.budget.settle(id(job), paid=paid, actual_usd=job.cost_usd,
+                           estimated_usd=job.estimated_cost.usd if job.estimated_cost else None)
 
     async def _check_name_free(self, request: ImageRequest) -> None:
         """An explicit filename already used in the section is refused before paying (from the listing)."""

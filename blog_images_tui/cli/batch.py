@@ -205,20 +205,20 @@ def dry_run(planned: list[PlannedJob], store: Store, options: BatchOptions) -> i
     import sys
 
     from blog_images_tui import pricing
+    from blog_images_tui.budget import Budget
     from blog_images_tui.cli.common import print_json
     from blog_images_tui.errors import NameTaken
-    from blog_images_tui.generation import ClientSettings
-    from blog_images_tui.jobs import JobEngine
+    from blog_images_tui.jobs import StoredJobs
     from blog_images_tui.service import check_names_free
 
-    engine = JobEngine(store, ClientSettings(api_key=None), concurrency=options.jobs)
+    stored = StoredJobs(store)
 
     async def look() -> list[str]:
         limit = asyncio.Semaphore(16)
 
         async def status(job: PlannedJob) -> str:
             async with limit:
-                if not options.force and await engine.find_stored(job.request):
+                if not options.force and await stored.find(job.request):
                     return "already stored"
                 if job.request.filename:
                     try:  # the name, or with n > 1 any variant's NAME-i
@@ -230,14 +230,14 @@ def dry_run(planned: list[PlannedJob], store: Store, options: BatchOptions) -> i
         return list(await asyncio.gather(*(status(job) for job in planned)))
 
     statuses = asyncio.run(look())
-    committed = 0.0
+    budget = Budget(options.budget_usd)  # as the engine would: jobs in file order, none paid for yet
     for index, (job, state) in enumerate(zip(planned, statuses, strict=True)):
-        if state != "new" or options.budget_usd is None:
+        if state != "new":
             continue
-        if job.cost.usd is None or committed + job.cost.usd > options.budget_usd + 1e-9:
-            statuses[index] = "over budget"
+        if budget.fits(job.cost.usd):
+            budget.reserve(index, job.cost.usd, model=job.request.model)
         else:
-            committed += job.cost.usd
+            statuses[index] = "over budget"
     new = [job for job, state in zip(planned, statuses, strict=True) if state == "new"]
     cost = pricing.total(job.cost for job in new)
     problems = [(job, state) for job, state in zip(planned, statuses, strict=True)

@@ -13,10 +13,11 @@ import pytest
 
 from blog_images_tui import layout
 from blog_images_tui.api import client_settings
+from blog_images_tui.budget import BudgetRefused
 from blog_images_tui.errors import AuthConfigError, ExitCode
 from blog_images_tui.generation import ImageRequest
 from blog_images_tui.ids import SectionRef
-from blog_images_tui.jobs import BudgetRefused, JobEngine, JobState, compute_job_id
+from blog_images_tui.jobs import JobEngine, JobState, compute_job_id
 from blog_images_tui.pricing import actual_cost, estimate
 from blog_images_tui.secrets import ApiKey
 from blog_images_tui.storage import open_store
