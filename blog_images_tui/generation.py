@@ -31,7 +31,7 @@ from blog_images_tui.ids import SectionRef, parse_filename
 from blog_images_tui.imageformat import ImageInfo, verify_image
 from blog_images_tui.inputs import EditInputs
 from blog_images_tui.models import DEFAULT_MODEL, EDIT, GENERATE, MODELS, validate_options
-from blog_images_tui.secrets import ApiKey, redact
+from blog_images_tui.secrets import ApiKey, redact, require_api_key
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
@@ -130,12 +130,8 @@ class ImageGenerator:
     """Talks to the Images API. One client (and connection pool) per generator."""
 
     def __init__(self, settings: ClientSettings) -> None:
-        if settings.api_key is None:
-            raise AuthConfigError(
-                "OpenAI API key required: set OPENAI_AUTH_TOKEN (or OPENAI_API_KEY), or pass --api-key"
-            )
+        self._api_key = require_api_key(settings.api_key)
         self.settings = settings
-        self._api_key: ApiKey = settings.api_key
         self._client: AsyncOpenAI | None = None
         self._client_building: asyncio.Future | None = None
 

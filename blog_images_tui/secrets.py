@@ -15,6 +15,8 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from blog_images_tui.errors import AuthConfigError
+
 KEY_ENV_VARS = ("OPENAI_AUTH_TOKEN", "OPENAI_API_KEY")
 REDACTED = "[REDACTED]"
 
@@ -86,3 +88,14 @@ class RedactingFilter(logging.Filter):
             record.exc_text = redact("".join(traceback.format_exception(*record.exc_info)).rstrip())
             record.exc_info = None
         return True
+
+
+def require_api_key(key: ApiKey | None, *, remedy: str = "or pass --api-key") -> ApiKey:
+    """``key``, or :class:`AuthConfigError` saying how to give one; checked before anything is sent.
+
+    ``remedy`` ends the message with what this face offers besides the
+    environment variables (the CLI's flag; the app: start it again).
+    """
+    if key is None:
+        raise AuthConfigError(f"OpenAI API key required: set OPENAI_AUTH_TOKEN (or OPENAI_API_KEY), {remedy}")
+    return key

@@ -144,11 +144,10 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return dry_run(planned, store, options)
     from blog_images_tui.cli.common import settings_from_args
-    from blog_images_tui.errors import AuthConfigError
+    from blog_images_tui.secrets import require_api_key
 
     settings = settings_from_args(args)
-    if settings.api_key is None:
-        raise AuthConfigError("OpenAI API key required: set OPENAI_AUTH_TOKEN (or OPENAI_API_KEY), or pass --api-key")
+    require_api_key(settings.api_key)
     return run_batch(planned, store, settings, options)
 
 

@@ -12,16 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from blog_images_tui.errors import ApiRejected, AuthConfigError, NotStored, StoreUnusable, TemporaryFailure
-from blog_images_tui.generation import ClientSettings, ImageGenerator, ImageRequest
+from blog_images_tui.generation import ClientSettings, ImageRequest
 from blog_images_tui.jobs import Job, JobEngine, JobEvent
 from blog_images_tui.pacing import Pacing
+from blog_images_tui.secrets import require_api_key
 from blog_images_tui.storage import Store
 
 #: called on the event loop with the store a job belongs to and what happened to it
 EventListener = Callable[[Store, JobEvent], None]
 
 #: the core's rule, in the app's words (the app has no --api-key: the key comes from the environment)
-KEY_REQUIRED = "OpenAI API key required: set OPENAI_AUTH_TOKEN (or OPENAI_API_KEY), then start blog-images again"
+#: the app cannot take a key once started: the core's "key required" words end with this
+KEY_REMEDY = "then start blog-images again"
 
 
 def may_have_been_billed(job: Job) -> bool:
@@ -65,10 +67,7 @@ class JobsController:
         """Queue ``request`` for ``store``; raises :class:`BlogImagesError` (no store, no key, bad request)."""
         if store is None:
             raise StoreUnusable("no store is open: ctrl+p, then type a store URL")
-        try:
-            ImageGenerator(self.settings)  # the core's "key required" check
-        except AuthConfigError as error:
-            raise AuthConfigError(KEY_REQUIRED) from error
+        require_api_key(self.settings.api_key, remedy=KEY_REMEDY)
         job = self.engine_for(store).submit(request, job_id=job_id)
         self._requests[job.id] = request
         return job
