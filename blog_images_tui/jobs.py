@@ -82,7 +82,6 @@ class Job:
     request: ImageRequest
     state: JobState = JobState.QUEUED
     stage: str = "queued"
-    created_at: float = field(default_factory=time.monotonic)
     started_at: float | None = None
     finished_at: float | None = None
     result: StoredImage | None = None

@@ -22,10 +22,6 @@ CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp",
                  "json": "application/json"}
 
 
-def post_dir(post_id: PostId) -> str:
-    return f"{POSTS_DIR}/{post_id}"
-
-
 def sections_dir(post_id: PostId) -> str:
     return f"{POSTS_DIR}/{post_id}/sections"
 

@@ -8,7 +8,7 @@ through with a warning so OpenAI-compatible servers keep working.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -58,7 +58,6 @@ class ModelSpec:
     max_edge: int = 3840
     max_pixels: int = 3840 * 2160
     aspect_limit: float = 3.0
-    aliases: tuple[str, ...] = field(default=())
     # edits and variants (images.edit, n)
     takes_edits: bool = True
     #: images one edit request may carry (the edited one plus references)
@@ -140,10 +139,6 @@ MODELS: dict[str, ModelSpec] = {
 # we cannot know, and let the server decide.
 _UNKNOWN_MODEL = ModelSpec(name="?", sizes=None, qualities=(), default_size=DEFAULT_SIZE,
                            max_edge=10**5, max_pixels=10**10, aspect_limit=10**5, size_multiple=1)
-
-
-def model_spec(name: str) -> ModelSpec | None:
-    return MODELS.get(name)
 
 
 def edit_models() -> tuple[str, ...]:

@@ -36,7 +36,7 @@ import collections
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from blog_images_tui.errors import TemporaryFailure
@@ -182,14 +182,12 @@ class Pacing:
     """Decides when the next request may start and whether a failure is retried."""
 
     def __init__(self, *, max_retries: int = 2, rpm: float | None = None,
-                 clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
+                 clock: Callable[[], float] = time.monotonic) -> None:
         if rpm is not None and rpm <= 0:
             raise ValueError("rpm must be positive")
         self.max_retries = max_retries
         self.interval_s = 60.0 / rpm if rpm else 0.0
         self._clock = clock
-        self._sleep = sleep
         self._paused_until = 0.0
         self._releases: collections.deque[float] = collections.deque()
         self._rejected: collections.deque[float] = collections.deque()

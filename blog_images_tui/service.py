@@ -58,12 +58,6 @@ def check_names_free(store: Store, request: ImageRequest) -> None:
         raise NameTaken(taken[0], store.display_path(layout.raw_dir(request.section)))
 
 
-async def store_generated(request: ImageRequest, store: Store, generated: GeneratedImage, *,
-                          name_checked: bool = False) -> StoredImage:
-    """Write a paid-for image and its metadata, or keep both for recovery."""
-    return (await store_results(request, store, [generated], name_checked=name_checked))[0]
-
-
 async def store_results(request: ImageRequest, store: Store, images: list, *,
                         name_checked: bool = False) -> list[StoredImage]:
     """Write every image one request returned (``NAME`` or ``NAME-1`` ... ``NAME-K``) with its metadata.
