@@ -378,7 +378,7 @@ def test_without_a_key_the_server_browses_and_refuses_jobs(local_store_url, fake
             assert client.get("/api/v1/server").json()["has_api_key"] is False
             assert client.get("/api/v1/posts").status_code == 200
             error = assert_error(client.post("/api/v1/jobs", json=JOB), 503, "auth_config", 3)
-            assert "OPENAI_AUTH_TOKEN" in error["hint"]
+            assert "OPENAI_AUTH_TOKEN" in error["message"] and "start blog-images serve again" in error["message"]
             assert_error(client.post("/api/v1/jobs", json={**JOB, "size": "7x7"}), 400, "bad_input", 2)
     finally:
         server.stop()

@@ -20,10 +20,10 @@ from fastapi.responses import StreamingResponse
 
 from blog_images_tui import layout, pricing
 from blog_images_tui.batchfile import BatchEntry, plan_entry
-from blog_images_tui.errors import AuthConfigError, BadInput, error_object
+from blog_images_tui.errors import BadInput, error_object
 from blog_images_tui.generation import ImageRequest
 from blog_images_tui.ids import SLUG_PATTERN, SectionRef
-from blog_images_tui.secrets import redact
+from blog_images_tui.secrets import redact, require_api_key
 from blog_images_tui.storage import Store
 from blog_images_tui.web.deps import HubDep, ServerState, StateDep, require_token
 from blog_images_tui.web.hub import JobRecord
@@ -83,9 +83,7 @@ def job_json(record: JobRecord, store: Store | None) -> dict[str, Any]:
 async def create_job(body: JobCreate, state: StateDep, hub: HubDep) -> dict[str, Any]:
     """Queue a job; the same job posted again is the same job (same id), never paid twice."""
     request = await asyncio.to_thread(plan_request, body, state)
-    if state.settings.client.api_key is None:
-        raise AuthConfigError("this server has no OpenAI API key, so it cannot generate",
-                              hint="start blog-images serve with OPENAI_AUTH_TOKEN (or OPENAI_API_KEY) set")
+    require_api_key(state.settings.client.api_key, remedy="then start blog-images serve again")
     # On the event loop, with no await between the look-up and the submit (see JobHub.submit).
     record, _submitted = hub.submit(request)
     return job_json(record, state.store)
