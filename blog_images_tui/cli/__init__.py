@@ -8,13 +8,12 @@ README (see :class:`blog_images_tui.errors.ExitCode`).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from importlib import import_module
 
 from blog_images_tui import __version__
-from blog_images_tui.cli.common import Parser, add_common_options, print_json, report_error
+from blog_images_tui.cli.common import Parser, add_common_options, print_json, report_error, stdout_reader_left
 from blog_images_tui.errors import BlogImagesError, ExitCode
 from blog_images_tui.secrets import redact
 
@@ -81,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(ExitCode.INTERRUPTED)
     except BrokenPipeError:
         # `blog-images ls | head`: the reader left; not an error worth a traceback.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        stdout_reader_left()
         return int(ExitCode.OK)
     except Exception as error:  # an internal error: one line, traceback only with -v
         import traceback

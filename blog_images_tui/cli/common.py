@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -153,8 +154,18 @@ def open_store_from_args(args: argparse.Namespace) -> Store:
 
 
 def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, ensure_ascii=False, default=str) + "\n")
-    sys.stdout.flush()
+    """Write one JSON line to stdout; if the reader has left (`| head`), drop this and later output."""
+    try:
+        sys.stdout.write(json.dumps(value, ensure_ascii=False, default=str) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        stdout_reader_left()
+
+
+def stdout_reader_left() -> None:
+    """The reader of stdout is gone: send the rest to /dev/null, so no later write (a batch's next
+    result, the interpreter's flush at exit) raises or prints a traceback; the work itself goes on."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def warn(message: str) -> None:

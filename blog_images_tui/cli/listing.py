@@ -51,11 +51,12 @@ def run(args: argparse.Namespace) -> int:
                                 "path": store.display_path(f"{_raw(section)}/{image.image_name}")}
                                for image in images]})
         return 0
+    width = max((len(image.image_name) for image in images), default=0)
     for image in images:
         when = (datetime.fromtimestamp(image.modified, UTC).strftime("%Y-%m-%d %H:%M")
                 if image.modified else "-")
         flag = "" if image.has_metadata else "  (no metadata)"
-        print(f"{image.image_name}  {image.size_bytes:>10,}  {when}{flag}")
+        print(f"{image.image_name:<{width}}  {image.size_bytes:>10,}  {when}{flag}")
     return 0
 
 

@@ -14,6 +14,8 @@ def register(subparsers: Subparsers, add_common: AddCommon) -> None:
     parser.add_argument("post")
     parser.add_argument("section")
     parser.add_argument("name", help="image file name, with or without extension")
+    parser.add_argument("--json", action="store_true",
+                        help="the same metadata JSON (it always is), and errors as one JSON object")
     add_common(parser)
 
 

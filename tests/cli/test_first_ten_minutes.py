@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -84,12 +85,23 @@ def test_dev_py_says_what_it_runs_and_runs_a_file_with_the_venv_python(monkeypat
     assert dev.main([]) == 2 and "dev.py run FILE" in capsys.readouterr().err
 
 
-def test_the_readme_says_where_the_template_file_is_and_its_commands_work_there():
-    assert "examples/blog-images.toml" in README and "cd examples" in README
-    result = subprocess.run([sys.executable, "-m", "blog_images_tui", "templates", "hero", "--var", "subject=owl"],
-                            cwd=ROOT / "examples", capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert "owl" in result.stdout
+def test_the_readme_says_where_the_template_file_is_and_its_commands_work_there(tmp_path):
+    # As the README says: the example file copied beside static/, the commands run from that folder
+    # (a repo root: examples/ beside it), the example batch planned with the templates it names.
+    assert "cp examples/blog-images.toml ." in README
+    shutil.copy(ROOT / "examples" / "blog-images.toml", tmp_path / "blog-images.toml")
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    (tmp_path / "static").mkdir()
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "blog_images_tui", *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60)
+    filled = cli("templates", "hero", "--var", "subject=owl")
+    assert filled.returncode == 0 and "owl" in filled.stdout, filled.stderr
+    assert "blog-images batch examples/batch.jsonl --dry-run" in README
+    planned = cli("batch", "examples/batch.jsonl", "--dry-run")
+    assert planned.returncode == 0, planned.stderr
+    assert "nothing was sent" in planned.stdout + planned.stderr
+    assert not (tmp_path / "examples" / "static").exists()
 
 
 def test_the_demo_says_how_to_stop_the_fake_server():

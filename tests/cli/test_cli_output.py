@@ -1,0 +1,59 @@
+"""What a new user sees on stdout: a pipe that closes early, `show --json`, a readable `ls` listing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support import files_under
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-m", "blog_images_tui"]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=ROOT, timeout=120)
+
+
+def test_batch_json_into_a_pipe_closed_early_finishes_without_a_traceback(api_env, local_store_url, tmp_path):
+    # `blog-images batch FILE --json | head -1`: the reader leaves after the first line; the batch
+    # must go on storing what it was asked (paid-for work) and say nothing about the pipe.
+    entries = [{"post_id": 53, "section_id": 1, "prompt": f"a lighthouse, take {i}"} for i in range(3)]
+    batch_file = tmp_path / "batch.jsonl"
+    batch_file.write_text("".join(json.dumps(entry) + "\n" for entry in entries))
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first result is written
+    try:
+        result = subprocess.run([*CLI, "batch", str(batch_file), "--json", "--store", local_store_url],
+                                stdout=write_end, stderr=subprocess.PIPE, text=True, cwd=tmp_path, timeout=120)
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in result.stderr and "listener failed" not in result.stderr, result.stderr
+    assert result.returncode == 0, result.stderr
+    assert len([name for name in files_under(local_store_url) if name.endswith(".png")]) == 3
+
+
+def test_show_takes_json_and_answers_an_unknown_image_with_the_error_object(api_env, local_store_url):
+    assert run_cli("generate", "--prompt", "a lighthouse", "--post-id", "53", "--section-id", "1",
+                   "--filename", "hero", "--store", local_store_url).returncode == 0
+    shown = run_cli("show", "53", "1", "hero", "--store", local_store_url, "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["prompt"] == "a lighthouse"
+    missing = run_cli("show", "53", "1", "nope", "--store", local_store_url, "--json")
+    assert missing.returncode == 2
+    error = json.loads(missing.stdout)["error"]
+    assert set(error) == {"type", "code", "message", "hint", "exit_code"} and error["exit_code"] == 2
+    assert missing.stderr.count("\n") == 1 and missing.stderr.startswith("error: ")
+
+
+def test_ls_of_a_section_lines_up_its_columns(api_env, local_store_url):
+    for name in ("hero", "a-much-longer-image-name"):
+        assert run_cli("generate", "--prompt", "a lighthouse", "--post-id", "53", "--section-id", "1",
+                       "--filename", name, "--store", local_store_url).returncode == 0
+    lines = run_cli("ls", "53", "1", "--store", local_store_url).stdout.splitlines()
+    assert len(lines) == 2
+    size_ends = {line.index(" 20") for line in lines}  # where the size column ends and the date begins
+    assert len(size_ends) == 1, lines
