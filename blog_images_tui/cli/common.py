@@ -243,3 +243,14 @@ def settings_from_args(args: argparse.Namespace) -> ClientSettings:
     if args.api_key:
         warn("--api-key is visible to other users in `ps` and shell history; prefer OPENAI_AUTH_TOKEN")
     return client_settings(args.api_key, args.base_url, timeout_s=args.timeout, max_retries=args.max_retries)
+
+
+def format_table(headers: list[str], rows: list[list[str]], *, right: tuple[str, ...] = ()) -> list[str]:
+    """Plain aligned columns (no truncation, no trailing spaces): fine in a terminal, a pipe or a log."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(str(cell).rjust(width) if header in right else str(cell).ljust(width)
+                         for header, cell, width in zip(headers, cells, widths, strict=True)).rstrip()
+
+    return [line(headers)] + [line(row) for row in rows]

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
 def format_report(report: Any, store_url: str) -> list[str]:
     """The terminal table: one row per group (with --by) and the total."""
-    from blog_images_tui.cli.batch import format_table
+    from blog_images_tui.cli.common import format_table
     from blog_images_tui.pricing import format_usd
     from blog_images_tui.stats import describe_spend
 
