@@ -139,7 +139,7 @@ class GenerateForm(VerticalScroll):
             yield Input(id="filename", placeholder="(automatic)", compact=True,
                         validators=[CoreRule("filename", optional=True)], validate_on=["changed", "submitted"])
         with Horizontal(classes="form-row"):
-            yield Label("Variants", classes="form-label")
+            yield Label("Variants", classes="form-label", id="variants-label")
             yield Select([(str(k), k) for k in range(1, 11)], value=1, allow_blank=False, id="variants",
                          compact=True, tooltip="images from one request, stored as NAME-1 ... NAME-K")
         with Horizontal(id="form-buttons"):

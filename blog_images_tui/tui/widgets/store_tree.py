@@ -267,7 +267,7 @@ class StoreTree(Tree[NodeData]):
         if node is self.root and items and self.cursor_node is None:
             self._move_quietly(node.children[0])  # a cursor to start from, not a choice of the user's
         if not items:
-            empty: dict[type[NodeData] | None, str] = {None: "no posts yet (g: generate)", PostNode: "no sections",
+            empty: dict[type[NodeData] | None, str] = {None: "no posts (g: generate)", PostNode: "no sections",
                      SectionNode: "no images"}
             self._placeholder(node, empty.get(type(node.data) if node.data else None, "empty"))
 
