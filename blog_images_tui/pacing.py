@@ -16,7 +16,8 @@ start; the strictest of these wins:
   reset.
 * **What 429s teach**, when no headers come: a 429 drops the rate to 0.9x
   what the server admitted in the second before it (slow down), and the rate
-  grows 5% a second while no 429 comes (speed up slowly).
+  grows 5% a second while no 429 comes (speed up slowly). A 429 with nothing
+  admitted before it teaches nothing (one job alone is not a rate).
 * **``--rpm``**: a cap, requests evenly spaced.
 * **Retry-After**: a 429 seen by any worker pauses all of them until it has
   passed (no thundering herd of retries).
@@ -287,6 +288,10 @@ class Pacing:
         window_start = released_at - ADMITTED_WINDOW_S
         admitted = (sum(1 for t in self._releases if window_start < t < released_at)
                     - sum(1 for t in self._rejected if window_start < t < released_at))
+        if admitted <= 0:
+            # Nothing got through in the second before: no rate to learn (a lone job's 429 would
+            # otherwise teach "one a minute"). Retry-After and the back-off pace what follows.
+            return
         rate = max(MIN_RATE_PER_S, SLOW_DOWN * admitted / ADMITTED_WINDOW_S)
         now = self._clock()
         current = self.learned_rate(now)

@@ -153,6 +153,17 @@ def test_without_headers_a_429_slows_to_what_the_server_admitted_then_speeds_up_
     assert pacing.stats.rate_limited == 2
 
 
+def test_a_lone_requests_429_teaches_no_rate_its_retry_waits_only_for_retry_after():
+    clock = Clock()
+    pacing = Pacing(max_retries=2, clock=clock)
+    first = release(pacing, clock)
+    pacing.observe({}, first)
+    assert pacing.retry_delay(rate_limited(), 0, first) == pytest.approx(0.05)
+    assert pacing.learned_rate(clock.now) is None  # nothing was admitted before it: no "one a minute"
+    clock.now += 0.05
+    assert pacing.next_start(clock.now) <= clock.now  # the retry leaves once Retry-After has passed
+
+
 def test_a_429_with_headers_leaves_the_pace_to_the_headers_with_more_room():
     clock = Clock()
     pacing = Pacing(clock=clock)
