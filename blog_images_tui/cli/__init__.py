@@ -13,7 +13,14 @@ from collections.abc import Sequence
 from importlib import import_module
 
 from blog_images_tui import __version__
-from blog_images_tui.cli.common import Parser, add_common_options, print_json, report_error, stdout_reader_left
+from blog_images_tui.cli.common import (
+    Parser,
+    UsageError,
+    add_common_options,
+    print_json,
+    report_error,
+    stdout_reader_left,
+)
 from blog_images_tui.errors import BlogImagesError, ExitCode
 from blog_images_tui.secrets import redact
 
@@ -55,13 +62,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _misplaced_option(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
+    """A long option before the command that only commands take (`blog-images --api-key K generate`)."""
+    commands = next(action.choices for action in parser._actions if isinstance(action, argparse._SubParsersAction))
+    command_options = {name for command in commands.values() for name in command._option_string_actions}
+    for token in argv:
+        if token in commands:
+            return None
+        name = token.split("=", 1)[0]
+        if name not in parser._option_string_actions and name in command_options:
+            return name
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in argv
     verbose = 0
     logging_configured = False
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except UsageError:
+            misplaced = _misplaced_option(parser, argv)
+            if misplaced is None:
+                raise
+            # argparse took the option's value for the command ("invalid choice: '[REDACTED]'"): say what happened
+            raise UsageError(f"{misplaced} is an option of a command: put it after the command "
+                             f"(blog-images COMMAND {misplaced} ...; see blog-images COMMAND --help)") from None
         verbose = getattr(args, "verbose", 0) or 0
         if verbose or getattr(args, "log_file", None):
             from blog_images_tui.logs import configure_logging

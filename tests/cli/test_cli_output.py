@@ -57,3 +57,14 @@ def test_ls_of_a_section_lines_up_its_columns(api_env, local_store_url):
     assert len(lines) == 2
     size_ends = {line.index(" 20") for line in lines}  # where the size column ends and the date begins
     assert len(size_ends) == 1, lines
+
+
+def test_an_api_option_before_the_command_says_where_it_goes_and_never_echoes_the_key(local_store_url):
+    key = "sk-canary-misplaced-0123456789"
+    result = run_cli("--api-key", key, "generate", "--prompt", "a lighthouse", "--post-id", "53",
+                     "--section-id", "1", "--store", local_store_url, "--json")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "--api-key is an option of a command" in result.stderr, result.stderr
+    assert "after the command" in json.loads(result.stdout)["error"]["message"]
+    assert key not in result.stdout + result.stderr and "canary" not in result.stdout + result.stderr
+    assert files_under(local_store_url) == []
