@@ -25,7 +25,7 @@ from typing import Any, BinaryIO
 
 from blog_images_tui import layout
 from blog_images_tui.backend import REPLACEABLE_CONTENT_TYPES, Backend
-from blog_images_tui.errors import BadInput, Conflict, StoreUnusable
+from blog_images_tui.errors import BadInput, BlogImagesError, Conflict, StoreUnusable
 from blog_images_tui.ids import PostId, SectionRef, parse_filename, parse_id
 
 DEFAULT_STORE = "./static"
@@ -114,7 +114,11 @@ class Store:
 
     def link(self, section: SectionRef, name: str, *, expires_s: int = 3600) -> str:
         """A URL to open the object: public base URL, signed URL or file:// URL."""
-        return self.backend.link(self.fs, self._abs(f"{layout.raw_dir(section)}/{name}"), expires_s=expires_s)
+        relative = f"{layout.raw_dir(section)}/{name}"
+        try:
+            return self.backend.link(self.fs, self._abs(relative), expires_s=expires_s)
+        except Exception as error:  # signing may need credentials the store's reads did not
+            raise StoreUnusable(f"cannot link {self.display_path(relative)}: {describe_store_error(error)}") from None
 
     # -- listing ------------------------------------------------------------
     def _ls(self, relative: str) -> list[dict[str, Any]]:
@@ -279,9 +283,17 @@ class Store:
         Raises :class:`StoreUnusable` if the folder cannot hold images.
         """
         raw = layout.raw_dir(section)
-        self.backend.check_folder(self.fs, self.root, self._abs(raw))
+        self._check_folder(raw)
         wanted = filename.lower()
         return [name for name in self.names_in(raw) if layout.stem_of(name).lower() == wanted]
+
+    def _check_folder(self, relative: str) -> None:
+        try:
+            self.backend.check_folder(self.fs, self.root, self._abs(relative))
+        except BlogImagesError:
+            raise
+        except Exception as error:
+            raise StoreUnusable(f"cannot check {self.display_path(relative)}: {describe_store_error(error)}") from None
 
     def name_taken(self, section: SectionRef, filename: str, output_format: str | None = None) -> bool:
         """True if anything in the section already takes the stem ``filename`` (any format or case)."""
@@ -432,7 +444,7 @@ class Store:
         image_rel = layout.image_path(section, filename, output_format)
         meta_rel = layout.metadata_path(section, filename)
         if name_checked and not isinstance(self.fs, LocalFileSystem):
-            self.backend.check_folder(self.fs, self.root, self._abs(layout.raw_dir(section)))
+            self._check_folder(layout.raw_dir(section))
         else:
             holders = self.stem_holders(section, filename)
             if holders:
@@ -462,8 +474,8 @@ class Store:
             self.fs.rm_file(self._abs(relative))
         except FileNotFoundError:
             pass
-        except (OSError, ValueError) as error:
-            raise StoreUnusable(f"cannot delete {self.display_path(relative)}: {error_summary(error)}") from None
+        except Exception as error:  # botocore's errors are not OSErrors
+            raise StoreUnusable(f"cannot delete {self.display_path(relative)}: {describe_store_error(error)}") from None
 
 
 class MetadataWriteFailed(Exception):

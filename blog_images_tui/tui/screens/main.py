@@ -236,12 +236,8 @@ class MainScreen(PublishingActions, Screen):
 
         try:
             config = load_config(store)
-        except BlogImagesError as error:
+        except BlogImagesError as error:  # the store wraps its backend's errors
             self.post_message(ConfigLoaded(store, {}, error=error))
-            return
-        except Exception as error:  # noqa: BLE001 - e.g. a backend error the store did not wrap
-            self.post_message(ConfigLoaded(store, {}, error=StoreUnusable(
-                f"cannot read the config of {store.url}: {error_summary(error)}")))
             return
         self.post_message(ConfigLoaded(store, config.templates, config.defaults, config.searched))
 
@@ -507,11 +503,8 @@ class MainScreen(PublishingActions, Screen):
     def _delete(self, store: Store, entry: ImageEntry) -> None:
         try:
             store.delete_image(entry.section, entry.image_name)
-        except BlogImagesError as error:
+        except BlogImagesError as error:  # the store wraps its backend's errors
             self.post_message(ErrorReported(error))
-            return
-        except Exception as error:  # noqa: BLE001
-            self.post_message(ErrorReported(StoreUnusable(f"cannot delete {entry.image_name}: {error_summary(error)}")))
             return
         self.post_message(ImageDeleted(store, entry))
 
@@ -562,7 +555,7 @@ class MainScreen(PublishingActions, Screen):
                     if store is self.store:  # else switched store meanwhile: the user sends again there
                         self.form.show_field_error("filename", app_message(taken))
                     return
-                except Exception:  # noqa: BLE001 - unreadable here: the job's own checks report it
+                except BlogImagesError:  # unreadable here: the job's own checks report it
                     pass
                 if store is not self.store:
                     return

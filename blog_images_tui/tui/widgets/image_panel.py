@@ -157,18 +157,14 @@ class ImagePanel(Vertical):
             image_path = store.display_path(f"{layout.raw_dir(entry.section)}/{entry.image_name}")
             try:
                 link = store.link(entry.section, entry.image_name)
-            except Exception:  # noqa: BLE001 - a link is a nicety (signing may need credentials)
+            except BlogImagesError:  # a link is a nicety (signing may need credentials)
                 link = None
         except FileNotFoundError:
             self.post_message(ImageLoadFailed(store, entry, StoreUnusable(
                 f"{entry.image_name} is no longer in {entry.section}: press r to refresh")))
             return
-        except BlogImagesError as error:
+        except BlogImagesError as error:  # the store wraps its backend's errors
             self.post_message(ImageLoadFailed(store, entry, error))
-            return
-        except Exception as error:  # noqa: BLE001
-            self.post_message(ImageLoadFailed(store, entry, StoreUnusable(
-                f"cannot read {entry.image_name}: {error_summary(error)}")))
             return
         picture, problem = None, None
         try:

@@ -24,9 +24,9 @@ from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from blog_images_tui.errors import BlogImagesError, StoreUnusable
+from blog_images_tui.errors import BlogImagesError
 from blog_images_tui.ids import PostId, SectionRef
-from blog_images_tui.storage import ImageEntry, Store, error_summary
+from blog_images_tui.storage import ImageEntry, Store
 from blog_images_tui.tui.messages import ChildrenLoaded, ErrorReported, ListingFailed, SectionRevealed
 
 
@@ -71,13 +71,6 @@ def _label(data: NodeData) -> Text:
     if not data.entry.has_metadata:
         label.append(" (no metadata)", "dim italic")
     return label
-
-
-def _as_error(error: BaseException, what: str) -> BlogImagesError:
-    # The core wraps OSErrors; botocore's connection and credential errors are not OSErrors.
-    if isinstance(error, BlogImagesError):
-        return error
-    return StoreUnusable(f"cannot list {what}: {type(error).__name__}: {error_summary(error)}")
 
 
 class StoreTree(Tree[NodeData]):
@@ -126,8 +119,8 @@ class StoreTree(Tree[NodeData]):
                 posts = store.list_posts()
                 sections = store.list_sections(section.post_id)
                 images = store.list_images(section)
-            except Exception as error:  # noqa: BLE001 - reported, never raised into Textual
-                self.post_message(ErrorReported(_as_error(error, f"{store.url} ({section})")))
+            except BlogImagesError as error:  # reported, never raised into Textual
+                self.post_message(ErrorReported(error))
                 return
             self.post_message(SectionRevealed(store, section, posts, sections, images, select))
 
@@ -162,8 +155,8 @@ class StoreTree(Tree[NodeData]):
                     items = [ImageNode(entry) for entry in store.list_images(data.section)]
                 else:
                     return
-            except Exception as error:  # noqa: BLE001
-                self.post_message(ListingFailed(store, node, _as_error(error, store.url)))
+            except BlogImagesError as error:  # the store wraps its backend's errors
+                self.post_message(ListingFailed(store, node, error))
                 return
             self.post_message(ChildrenLoaded(store, node, items))
 
