@@ -71,7 +71,11 @@ def serve(settings: ServeSettings, *, token_generated: bool, verbose: int = 0, a
     from blog_images_tui.web.server import announce, build_server
 
     # Open the store once before the port: a bad URL or backend is exit 6, not a server that 500s.
-    open_store(settings.store_url, **settings.store_options)
+    store = open_store(settings.store_url, **settings.store_options)
+    if settings.store_url is None:  # say which store the default is ($BLOG_IMAGES_STORE or ./static), not "the default"
+        from dataclasses import replace
+
+        settings = replace(settings, store_url=store.url)
     server = build_server(settings, verbose=verbose,
                           on_ready=lambda host, port: announce(settings, host, port, token_generated=token_generated,
                                                                as_json=as_json))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -109,3 +110,14 @@ def test_help_does_not_import_the_web_stack():
     help_text = subprocess.run([sys.executable, "-m", "blog_images_tui", "serve", "--help"], capture_output=True,
                                text=True, timeout=60).stdout
     assert "--token" in help_text and "--host" in help_text
+
+
+def test_serve_on_the_default_store_names_it(serve_env, launch):
+    # No --store: the store comes from $BLOG_IMAGES_STORE (else ./static); the user is told which.
+    store = serve_env["BLOG_IMAGES_STORE"]
+    serve = launch("--port", "0", env=serve_env)
+    serve.wait_for(URL)
+    assert f"blog-images serving {store} on " in serve.lines[0], serve.lines
+    quiet = launch("--port", "0", "--json", env=serve_env)
+    first = quiet.wait_for(re.compile(r"^\{.*\}$"))[0]
+    assert json.loads(first)["store"] == store
