@@ -36,7 +36,7 @@ import json
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -303,8 +303,10 @@ def plan_entry(entry: BatchEntry, defaults: OptionDefaults,
     values = _template_vars(fields)
     if prompt is not None and template_name is not None:
         raise BadInput("give prompt or template, not both")
+    template_used = None
     if template_name is not None:
-        prompt = find_template(templates, template_name).render(values)
+        template = find_template(templates, template_name)
+        prompt, template_used = template.render(values), template.used(values)
     elif values:
         raise BadInput("vars given without a template")
     elif prompt is None:
@@ -346,6 +348,8 @@ def plan_entry(entry: BatchEntry, defaults: OptionDefaults,
         moderation = _text_field(fields, "moderation") or variants.moderation
         request = ImageRequest(prompt=prompt, section=section, filename=filename, n=n, moderation=moderation,
                                compression=compression, **options)
+    if template_used is not None:
+        request = replace(request, template=template_used)
     request = prepare_job_request(request, job_id)
     return PlannedJob(entry.line, request, template_name, estimate(request))
 

@@ -78,6 +78,8 @@ class ImageRequest:
     input_fidelity: str | None = None  # edits only, per model
     #: set for an edit (``images.edit``): the edited image, references and mask
     edit: EditInputs | None = field(default=None, compare=False, repr=False)
+    #: the prompt template that made the prompt, ``{"name", "vars"}`` (saved in the metadata as ``template``)
+    template: dict | None = field(default=None, compare=False)
 
     @property
     def operation(self) -> str:

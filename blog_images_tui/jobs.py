@@ -36,7 +36,7 @@ log = logging.getLogger("blog_images.jobs")
 
 JOB_ID_LENGTH = 16
 #: auto filenames of engine jobs end with this many characters of the job id
-FILENAME_JOB_SUFFIX = 12
+FILENAME_JOB_SUFFIX = layout.AUTO_NAME_SUFFIX
 
 
 class JobState(StrEnum):

@@ -73,20 +73,27 @@ def variant_filenames(filename: str, count: int) -> list[str]:
     return [filename] if count == 1 else [f"{filename}-{index}" for index in range(1, count + 1)]
 
 
-def timestamp_filename(now: datetime | None = None) -> str:
-    """A default filename that sorts by time and cannot collide in practice.
+#: hex characters after the time in an automatic name
+AUTO_NAME_SUFFIX = 12
 
-    UTC to the microsecond plus 24 random bits: two runs in the same
-    microsecond still differ, and exclusive create catches the rest.
+
+def automatic_filename(suffix: str | None = None, now: datetime | None = None) -> str:
+    """The one rule for a name nobody chose (CLI, app, batch, import): ``20261124T101500Z-3fa2c1d4e5f6``.
+
+    UTC to the second, so names sort by time, then :data:`AUTO_NAME_SUFFIX`
+    hex characters: a job's id start when there is a job (a re-run recognises
+    its image from one listing), else random (48 bits; exclusive create
+    catches the rest).
     """
     now = now or datetime.now(UTC)
-    return f"{now:%Y%m%dT%H%M%S%fZ}-{secrets.token_hex(3)}"
+    return f"{now:%Y%m%dT%H%M%SZ}-{suffix or secrets.token_hex(AUTO_NAME_SUFFIX // 2)}"
+
+
+def timestamp_filename(now: datetime | None = None) -> str:
+    """An automatic name without a job (one ``generate``, an import): see :func:`automatic_filename`."""
+    return automatic_filename(None, now)
 
 
 def job_filename(job_suffix: str, now: datetime | None = None) -> str:
-    """Default filename of an engine job: time, then the job id's start.
-
-    The suffix lets a re-run recognise the job's image from one listing.
-    """
-    now = now or datetime.now(UTC)
-    return f"{now:%Y%m%dT%H%M%SZ}-{job_suffix}"
+    """An engine job's automatic name: see :func:`automatic_filename`."""
+    return automatic_filename(job_suffix, now)

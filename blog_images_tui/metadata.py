@@ -68,6 +68,7 @@ def build_metadata(request: ImageRequest, image: GeneratedImage, *, image_path: 
         "moderation": request.moderation,
         "compression": request.compression,
         "input_fidelity": request.input_fidelity,
+        "template": dict(request.template) if request.template else None,
     }
     if request.edit is not None:
         extras["source"] = dict(request.edit.source.ref)

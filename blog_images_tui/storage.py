@@ -147,6 +147,21 @@ class Store:
         """Post ids in the store, numeric ones first in numeric order."""
         return self._child_ids(layout.POSTS_DIR)
 
+    def missing_root(self) -> str | None:
+        """For a store without posts: ``"folder"`` (a local folder not there yet: the first image
+        creates it), ``"bucket"`` (its bucket does not exist), or None (it is there, only empty)."""
+        from fsspec.implementations.local import LocalFileSystem
+
+        try:
+            if isinstance(self.fs, LocalFileSystem):
+                return None if self.fs.exists(self.root) else "folder"
+            bucket = self.root.split("/", 1)[0]
+            if self.backend.name == "s3" and bucket and not self.fs.exists(bucket):
+                return "bucket"
+        except Exception as error:  # noqa: BLE001 - unreachable: the listing said so already
+            raise StoreUnusable(f"cannot reach {self.url}: {describe_store_error(error)}") from None
+        return None
+
     def list_sections(self, post_id: PostId) -> list[PostId]:
         """Section ids of one post."""
         return self._child_ids(layout.sections_dir(parse_id(post_id, what="post id")))

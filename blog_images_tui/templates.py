@@ -42,6 +42,12 @@ class PromptTemplate:
     source: str = ""
     variables: tuple[str, ...] = ()
 
+    def used(self, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """What the metadata keeps of this template for ``values``: its name and every variable's value."""
+        given = {name: str(value) for name, value in dict(values or {}).items()}
+        return {"name": self.name, "vars": {name: given.get(name, self.defaults.get(name, ""))
+                                            for name in self.variables}}
+
     def render(self, values: Mapping[str, Any] | None = None) -> str:
         """The prompt with every variable filled from ``values``, then the defaults."""
         values = dict(values or {})

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     section = SectionRef.parse(args.post_id, args.section_id)
     store = open_store_from_args(args)
     config = load_config(store)
-    prompt = _prompt_from_args(args, config)
+    prompt, template = _prompt_from_args(args, config)
     # The command line wins, then the config files' [defaults], then built-in defaults.
     chosen = Defaults(model=args.model, size=args.size, quality=args.quality, output_format=args.output_format,
                       background=args.background, style=args.style).merged_over(config.defaults)
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         prompt=prompt, section=section, filename=args.filename,
         model=chosen.model or DEFAULT_MODEL, size=chosen.size, quality=chosen.quality, style=chosen.style,
         output_format=chosen.output_format or "png", background=chosen.background,
-        n=args.n or 1, moderation=args.moderation, compression=args.compression,
+        n=args.n or 1, moderation=args.moderation, compression=args.compression, template=template,
     ).validated()
     for message in request.warnings:
         warn(message)
@@ -57,8 +57,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _prompt_from_args(args: argparse.Namespace, config: Config) -> str:
-    """The prompt, from --prompt or --template/--var (templates from the loaded config)."""
+def _prompt_from_args(args: argparse.Namespace, config: Config) -> tuple[str, dict | None]:
+    """The prompt, from --prompt or --template/--var (templates from the loaded config), and the
+    template used (name and variables, for the metadata)."""
     from blog_images_tui.errors import BadInput
     from blog_images_tui.templates import parse_vars
 
@@ -68,9 +69,10 @@ def _prompt_from_args(args: argparse.Namespace, config: Config) -> str:
             raise BadInput("give --prompt, or --template NAME with --var NAME=VALUE")
         if values:
             raise BadInput("--var needs --template")
-        return args.prompt
+        return args.prompt, None
     if args.prompt is not None:
         raise BadInput("give --prompt or --template, not both")
     from blog_images_tui.templates import find_template
 
-    return find_template(config.templates, args.template, sources=config.searched).render(values)
+    template = find_template(config.templates, args.template, sources=config.searched)
+    return template.render(values), template.used(values)

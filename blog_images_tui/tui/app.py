@@ -14,6 +14,7 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding
 from textual.command import CommandPalette
+from textual.screen import ModalScreen
 
 from blog_images_tui.errors import BlogImagesError
 from blog_images_tui.generation import ClientSettings
@@ -25,6 +26,8 @@ from blog_images_tui.tui.widgets.preview import preview_mode
 from blog_images_tui.tui.wording import app_message
 
 DEFAULT_CONCURRENCY = 2
+#: seconds a notification stays, by severity, unless the caller says otherwise (short: they cover the screen)
+NOTIFY_TIMEOUT_S = {"information": 3.0, "warning": 6.0, "error": 8.0}
 
 
 @dataclass
@@ -56,6 +59,8 @@ class BlogImagesApp(App[None]):
 
             self.config.settings = client_settings()
         self.recent_stores: list[str] = []
+        #: notifications held while a dialog is open (a toast must not cover the question)
+        self._held_notifications: list[dict[str, Any]] = []
 
     @property
     def client_settings(self) -> ClientSettings:
@@ -131,9 +136,25 @@ class BlogImagesApp(App[None]):
         self._exit_renderables.append(Segments(self.console.render(traceback, self.console.options)))
         self._close_messages_no_wait()
 
+    def notify(self, message: str, *, title: str = "", severity: Any = "information", timeout: float | None = None,
+               markup: bool = True) -> None:
+        """Textual's notification, shorter-lived, and held while a dialog is open (shown when it closes)."""
+        note = {"message": message, "title": title, "severity": severity, "markup": markup,
+                "timeout": NOTIFY_TIMEOUT_S.get(severity, 4.0) if timeout is None else timeout}
+        if self.is_running and self.screen_stack and isinstance(self.screen_stack[-1], ModalScreen):
+            self._held_notifications.append(note)
+            return
+        super().notify(**note)
+
+    def release_notifications(self) -> None:
+        """Show the notifications held while a dialog was open."""
+        held, self._held_notifications = self._held_notifications, []
+        for note in held:
+            super().notify(**note)
+
     def report_error(self, error: BlogImagesError) -> None:
         """Notify with the core's words for ``error`` (in the app's terms, redacted), titled by its kind."""
-        self.notify(app_message(error), title=error.title, severity="error", timeout=10, markup=False)
+        self.notify(app_message(error), title=error.title, severity="error", markup=False)
 
     async def action_quit(self) -> None:
         screen = self.get_screen_stack_main()

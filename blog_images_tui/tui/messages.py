@@ -68,6 +68,14 @@ class ChildrenLoaded(Message):
 
 
 @dataclass
+class RootMissing(Message):
+    """The store has no posts because its local folder (``what="folder"``) or bucket is not there."""
+
+    store: Store
+    what: str
+
+
+@dataclass
 class ListingFailed(Message):
     store: Store
     node: Any
@@ -98,6 +106,8 @@ class ImageLoaded(Message):
     image_path: str
     link: str | None
     problem: str | None = None
+    #: why the metadata could not be shown although the image has a JSON (a damaged file)
+    metadata_problem: str | None = None
 
 
 @dataclass

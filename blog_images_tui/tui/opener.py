@@ -25,6 +25,11 @@ def desktop_opener() -> list[str] | None:
     return [found] if found else None
 
 
+def open_link(url: str) -> str | None:
+    """Open ``url`` (a store's public or signed link) in the desktop's browser; None or a reason why not."""
+    return _open_detached(url, "no desktop to open it on (over SSH?)")
+
+
 def open_local_file(path: str) -> str | None:
     """Open ``path``; return None on success or a one-line reason why not."""
     if not os.path.exists(path):
@@ -32,11 +37,15 @@ def open_local_file(path: str) -> str | None:
     if sys.platform.startswith("win"):  # pragma: no cover - not our CI
         os.startfile(path)  # type: ignore[attr-defined]
         return None
+    return _open_detached(path, f"no desktop to open it on (over SSH?); the file is {path}")
+
+
+def _open_detached(target: str, no_desktop: str) -> str | None:
     command = desktop_opener()
     if command is None:
-        return f"no desktop to open it on (over SSH?); the file is {path}"
+        return no_desktop
     try:
-        subprocess.Popen([*command, path], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        subprocess.Popen([*command, target], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL, start_new_session=True)
     except OSError as error:
         return f"cannot start {command[0]}: {error}"

@@ -137,3 +137,10 @@ async def open_form_and_submit(pilot, *, post: str = "6", section: str = "1", pr
     await await_until(lambda: pilot.app.screen.store is not None, what="the store open")
     await pilot.press("g")
     submit(pilot.app, post=post, section=section, prompt=prompt, filename=filename)
+
+
+async def tree_with_posts(pilot, count: int = 2):
+    """The store tree once its ``count`` posts are listed (the seeded store has two)."""
+    tree = pilot.app.screen.query_one("#tree")
+    await await_until(lambda: len(tree.root.children) == count, what="posts listed")
+    return tree

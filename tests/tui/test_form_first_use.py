@@ -110,3 +110,27 @@ async def test_reuse_replaces_a_typed_target_on_request(memory_store_url):
         form.reuse(SectionRef(53, 2), {"prompt": "again", "model": "gpt-image-1"})
         await pilot.pause()
         assert (post.value, field(app, "section-id").value) == ("53", "2")
+
+
+async def test_a_local_folder_not_there_yet_is_not_shown_as_an_empty_store(tmp_path):
+    app = make_app(str(tmp_path / "not-yet"), preview="text")
+    async with app.run_test(size=(80, 24)) as pilot:
+        tree = app.screen.query_one("#tree")
+        await await_until(lambda: "new folder: g creates it" in widget_text(tree), what="the folder's hint")
+        assert "no posts" not in widget_text(tree)
+    assert not (tmp_path / "not-yet").exists()  # browsing created nothing
+
+
+@pytest.mark.s3
+async def test_a_missing_bucket_says_so_before_any_work(moto_s3, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_s3.endpoint_url)
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(key, value)
+    app = make_app("s3://bucket-that-is-not-there/blog", preview="text")
+    notes = record_notifications(app)
+    async with app.run_test(size=(80, 24)) as pilot:
+        tree = app.screen.query_one("#tree")
+        await await_until(lambda: "bucket not found" in widget_text(tree), timeout=60, what="the bucket's hint")
+        error = await await_until(lambda: [n for n in notes if n["severity"] == "error"], what="the error")
+        assert "does not exist" in error[0]["message"] and "no posts" not in widget_text(tree)

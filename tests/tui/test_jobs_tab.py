@@ -95,4 +95,4 @@ async def test_a_job_waiting_to_retry_counts_down(memory_store_url, api_env):
 
         first = await await_until(seconds_left, what="the row saying retry in N s")
         await await_until(lambda: (seconds_left() or first) < first, what="the seconds counting down")
-        await await_until(lambda: job.state is JobState.STORED, timeout=30, what="stored after the wait")
+        # (when it is sent again depends on the pacing learned from the 429, not on this row)

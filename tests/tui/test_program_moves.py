@@ -24,6 +24,7 @@ from tests.support.tui import (
     record_notifications,
     seed_store,
     submit,
+    tree_with_posts,
     type_text,
     widget_text,
 )
@@ -37,8 +38,7 @@ async def test_a_stored_job_keeps_the_jobs_tab_its_focus_and_a_cancel_aimed_at_a
     api_env.enqueue(Reply.ok(), Reply.delay(30, Reply.ok()))  # the second one runs until cancelled
     app = make_app(memory_store_url, preview="text", concurrency=1)
     async with app.run_test(size=SIZE) as pilot:
-        tree = app.screen.query_one("#tree")
-        await await_until(lambda: len(tree.root.children) == 2, what="posts listed")
+        tree = await tree_with_posts(pilot)
         await pilot.press("g")
         for name in ("one", "two", "three"):
             submit(app, post="53", section="1", prompt=f"picture {name}", filename=name)
@@ -92,8 +92,7 @@ async def test_a_form_left_untouched_follows_the_tree(memory_store_url):
     seed_store(memory_store_url)
     app = make_app(memory_store_url, preview="text")
     async with app.run_test(size=SIZE) as pilot:
-        tree = app.screen.query_one("#tree")
-        await await_until(lambda: len(tree.root.children) == 2, what="posts listed")
+        tree = await tree_with_posts(pilot)
         post = app.screen.query_one("#post-id", Input)
         await pilot.pause()
         assert post.value == ""  # the cursor the program put on the first post chose nothing

@@ -285,9 +285,12 @@ async def test_bad_id_is_refused_as_you_type_and_on_submit(memory_store_url, api
         error = app.screen.query_one("#form-error")
         assert error.display and "invalid post id '../etc'" in widget_text(error)
         assert app.screen.query_one("#post-id", Input).has_class("-invalid")
+        # Sending is refused on the field itself (the cursor put there), not in a notification over the form.
+        app.screen.query_one("#prompt").focus()
         await pilot.press("ctrl+s")
-        await await_until(lambda: notes, what="a notification")
-        assert jobs_of(app) == []
+        await await_until(lambda: app.focused is app.screen.query_one("#post-id"), what="the cursor on the post id")
+        assert "invalid post id '../etc'" in widget_text(error)
+        assert jobs_of(app) == [] and notes == []
 
         # Fixing it clears the message as you type.
         field = app.screen.query_one("#post-id", Input)
@@ -295,8 +298,6 @@ async def test_bad_id_is_refused_as_you_type_and_on_submit(memory_store_url, api
         field.value = ""
         await type_text(pilot, "etc")
         await await_until(lambda: not app.screen.query_one("#form-error").display, what="the message cleared")
-    assert notes[-1]["title"] == "Bad input"
-    assert notes[-1]["message"].startswith("invalid post id '../etc': use a positive integer or a slug")
     assert api_env.requests == []
 
 
@@ -375,11 +376,11 @@ async def test_template_picker_fills_the_prompt_and_names_a_missing_variable(mem
                        what="the missing variable named inline")
         assert help_line.has_class("-error")
 
-        # Sending refuses, in the core's words, and puts the cursor where the value is missing.
+        # Sending refuses, in the core's words on the help line, and puts the cursor where the value is missing.
         await pilot.press("ctrl+s")
-        await await_until(lambda: notes, what="a notification")
-        assert notes[-1] == {"message": core_words, "title": "Bad input", "severity": "error"}
-        assert app.focused is subject and jobs_of(app) == []
+        await await_until(lambda: app.focused is subject, what="the cursor on the missing variable")
+        assert core_words in " ".join(form_text(app, "template-help").split())
+        assert jobs_of(app) == [] and notes == []
 
         await type_text(pilot, "a red fox")
         await await_until(lambda: prompt.text == "STYLE: flat vector illustration. SUBJECT: a red fox.",

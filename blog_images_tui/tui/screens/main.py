@@ -43,10 +43,10 @@ from blog_images_tui.tui.messages import (
     StoreOpened,
     StoreOpenFailed,
 )
-from blog_images_tui.tui.opener import open_local_file
+from blog_images_tui.tui.opener import open_link, open_local_file
 from blog_images_tui.tui.screens.publishing import PUBLISH_ACTIONS, PublishingActions
 from blog_images_tui.tui.widgets.generate_form import GenerateForm
-from blog_images_tui.tui.widgets.image_panel import ImagePanel
+from blog_images_tui.tui.widgets.image_panel import ImagePanel, web_link
 from blog_images_tui.tui.widgets.jobs_list import JobsList, stage_text
 from blog_images_tui.tui.widgets.preview import ImagePreview, decode_preview
 from blog_images_tui.tui.widgets.published_info import PublishedInfo
@@ -85,6 +85,8 @@ class MainScreen(PublishingActions, Screen):
         Binding("h", "copy_html", "HTML", id="copy-html"),
         Binding("m", "copy_markdown", "MD", id="copy-markdown"),
         Binding("a", "edit_alt", "Alt", id="edit-alt"),
+        # Escape closes the Keys panel first (opened from the palette, it has no key of its own to close).
+        Binding("escape", "close_keys", "Close keys", show=False, id="close-keys"),
         Binding("escape", "back", "Back", id="back"),
         # In the Image tab, escape just returns to the tree: not worth footer space.
         Binding("escape", "focus_tree", "Tree", show=False, id="focus-tree"),
@@ -161,6 +163,9 @@ class MainScreen(PublishingActions, Screen):
             self._binding_state = state
             self.refresh_bindings()
 
+    def on_screen_resume(self) -> None:
+        self.app.release_notifications()  # held while a dialog covered this screen
+
     @on(TabbedContent.TabActivated)
     def _tab_changed(self, event: TabbedContent.TabActivated) -> None:
         self._sync_bindings()
@@ -227,7 +232,7 @@ class MainScreen(PublishingActions, Screen):
         if self.store is None:
             self.store_tree.border_title = "Store (none open)"
             self.store_tree.clear()
-            self.store_tree.root.add_leaf("no store open: ctrl+p, then type a store URL")
+            self.store_tree.root.add_leaf("no store open: ctrl+p")  # the palette says to type a store URL
 
     @work(thread=True, exclusive=True, group="config", exit_on_error=False)
     def _load_config(self, store: Store) -> None:
@@ -342,11 +347,17 @@ class MainScreen(PublishingActions, Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in PUBLISH_ACTIONS:
             return self._check_publish_action(action)
+        keys_shown = bool(self.query("HelpPanel"))
+        if action == "close_keys":
+            return keys_shown
+        if action in ("back", "focus_tree") and keys_shown:
+            return False
         if action in ("reuse", "copy_path", "delete_image", "open_image", "edit_image", "variants", "source"):
             if self.current_image is None or self.active_tab != "image-tab":
                 return False
-            if action == "open_image":
-                return self.store is not None and self.store.backend.name == "local"
+            if action == "open_image":  # a local file, or the link of an image elsewhere
+                return self.store is not None and (self.store.backend.name == "local"
+                                                   or web_link(self.panel.link) is not None)
             metadata = self.panel.metadata or {}
             if action == "variants":
                 return bool(metadata.get("group_id"))
@@ -476,15 +487,25 @@ class MainScreen(PublishingActions, Screen):
             self.notify(f"Copied {path}", title="Copied", timeout=4, markup=False)
 
     def action_open_image(self) -> None:
-        path = self.panel.image_path
+        path, link = self.panel.image_path, web_link(self.panel.link)
         if path and self.store is not None and self.store.backend.name == "local":
             self._open_file(path)
+        elif link:
+            self._open_link(link)
 
     @work(thread=True, group="open-file", exit_on_error=False)
     def _open_file(self, path: str) -> None:
         problem = open_local_file(path)
         if problem:
             self.app.call_from_thread(self.notify, problem, title="Cannot open", severity="warning", markup=False)
+
+    @work(thread=True, group="open-file", exit_on_error=False)
+    def _open_link(self, link: str) -> None:
+        problem = open_link(link)
+        if problem:  # the link is still useful: on the clipboard, for a browser elsewhere
+            self.app.call_from_thread(self.app.copy_to_clipboard, link)
+            self.app.call_from_thread(self.notify, f"{problem}: the link is copied instead", title="Link copied",
+                                      severity="warning", markup=False)
 
     def action_delete_image(self) -> None:
         entry, store = self.current_image, self.store
@@ -534,6 +555,10 @@ class MainScreen(PublishingActions, Screen):
 
     def action_focus_tree(self) -> None:
         self.store_tree.focus()
+
+    def action_close_keys(self) -> None:
+        self.app.action_hide_help_panel()
+        self.refresh_bindings()
 
     # -- jobs ------------------------------------------------------------------------
     def _job_event(self, store: Store, event: JobEvent) -> None:

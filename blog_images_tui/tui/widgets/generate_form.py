@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -66,6 +68,24 @@ class CoreRule(Validator):
         except BadInput as error:
             return self.failure(str(error))
         return self.success()
+
+
+def model_options(extra: str | None = None, today: date | None = None) -> list[tuple[Text, str]]:
+    """(label, model) for the model picker: retired models say so; ``extra`` is a name not in the table.
+
+    Labels stay on one line (cut with an ellipsis in a narrow list, whole in the JSON of ``models``).
+    """
+    today = today or date.today()
+    options = []
+    for name, spec in MODELS.items():
+        label = Text(name, no_wrap=True, overflow="ellipsis")
+        if spec.retired_on is not None:
+            label.append(" retired" if spec.retired_on <= today else f" retires {spec.retired_on.isoformat()}",
+                         "italic")
+        options.append((label, name))
+    if extra is not None and extra not in MODELS:
+        options.append((Text(f"{extra} (unknown)", no_wrap=True, overflow="ellipsis"), extra))
+    return options
 
 
 def _sizes_for(spec: ModelSpec | None) -> tuple[str, ...]:
@@ -121,7 +141,7 @@ class GenerateForm(VerticalScroll):
         yield EditFields(id="edit-fields")
         with Horizontal(classes="form-row"):
             yield Label("Model", classes="form-label")
-            yield Select([(name, name) for name in MODELS], value=DEFAULT_MODEL, allow_blank=False,
+            yield Select(model_options(), value=DEFAULT_MODEL, allow_blank=False,
                          id="model", compact=True)
             yield Static("", id="form-note", markup=False)
         with Horizontal(classes="form-row"):
@@ -189,7 +209,7 @@ class GenerateForm(VerticalScroll):
         model = str(metadata.get("model") or DEFAULT_MODEL)
         model_select = self.query_one("#model", Select)
         if model not in MODELS:
-            model_select.set_options([(name, name) for name in (*MODELS, model)])
+            model_select.set_options(model_options(model))
         model_select.value = model
         self._model_changed(model, size=metadata.get("size"), quality=metadata.get("quality"),
                             output_format=metadata.get("output_format"))
@@ -289,7 +309,7 @@ class GenerateForm(VerticalScroll):
         model = defaults.model or DEFAULT_MODEL
         model_select = self.query_one("#model", Select)
         if model not in MODELS:  # the core judges it on submit, with the CLI's words
-            model_select.set_options([(name, name) for name in (*MODELS, model)])
+            model_select.set_options(model_options(model))
         model_select.value = model
         spec = MODELS.get(model)
         # What the defaults do not say comes from the built-in defaults, not from the previous file.
@@ -326,6 +346,8 @@ class GenerateForm(VerticalScroll):
     @on(TextArea.Changed, "#prompt")
     def _prompt_changed(self, event: TextArea.Changed) -> None:
         self._update_cost()  # prompt tokens are part of the price
+        if self.query_one("#prompt", TextArea).text.strip():
+            self._show_problems()  # "the prompt is empty" no longer applies
 
     # -- templates ----------------------------------------------------------------
     @property
@@ -408,6 +430,7 @@ class GenerateForm(VerticalScroll):
             # Variants are asked without streaming (stream events carry no image index).
             partial_images=PARTIAL_IMAGES if (spec is None or spec.can_stream) and self.variants == 1 else 0,
             n=self.variants,
+            template=self.picker.used(self.query_one("#prompt", TextArea).text),
         )
         return request.validated()
 
@@ -416,8 +439,9 @@ class GenerateForm(VerticalScroll):
         if problem is not None:
             missing = self.picker.first_missing_variable()
             if missing is not None:
-                missing.focus()
-            self.post_message(ErrorReported(problem))
+                missing.focus()  # the help line under the variables says what is missing
+            else:
+                self.post_message(ErrorReported(problem))
             return
         try:
             source = self.edit_fields.source
@@ -428,11 +452,12 @@ class GenerateForm(VerticalScroll):
         except BlogImagesError as error:
             field = self._field_at_fault()
             if field is not None:
-                self.show_field_error(field, str(error))
+                self.show_field_error(field, str(error))  # said where it is: no notification over the form
             else:
                 self._show_problems()
-            self.post_message(ErrorReported(error))
+                self.post_message(ErrorReported(error))
             return
+        self._show_problems()  # a message about the prompt or a taken name no longer applies
         self.post_message(self.Submitted(request))
 
     @on(Button.Pressed, "#generate")

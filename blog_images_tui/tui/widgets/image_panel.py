@@ -51,13 +51,16 @@ def _format_date(value: Any) -> str:
     return when.strftime("%Y-%m-%d %H:%M:%S") + suffix
 
 
-def describe(entry: ImageEntry, metadata: dict[str, Any] | None, image_path: str, link: str | None) -> Table:
+def describe(entry: ImageEntry, metadata: dict[str, Any] | None, image_path: str, link: str | None,
+             metadata_problem: str | None = None) -> Table:
     """The details table of one image: prompt, revised prompt, model, size, quality, date, path, URL."""
     table = Table.grid(padding=(0, 1))
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
     table.add_row("Image", Text.assemble(entry.image_name, ("  ", ""), (str(entry.section), "dim")))
-    if metadata is None:
+    if metadata_problem:
+        table.add_row("", Text(metadata_problem, style="italic yellow"))
+    elif metadata is None:
         table.add_row("", Text("no metadata JSON beside this image", style="italic yellow"))
     else:
         for key, label in DETAIL_FIELDS:
@@ -87,6 +90,11 @@ def describe(entry: ImageEntry, metadata: dict[str, Any] | None, image_path: str
     return table
 
 
+def web_link(link: str | None) -> str | None:
+    """``link`` if a browser can open it (a public or signed http(s) URL), else None (memory://, ...)."""
+    return link if link and link.startswith(("https://", "http://")) else None
+
+
 class ImagePanel(Vertical):
     """Preview, details and actions of the image chosen in the tree (or a job's partial images)."""
 
@@ -104,6 +112,8 @@ class ImagePanel(Vertical):
         self.store: Store | None = None
         self.metadata: dict[str, Any] | None = None
         self.image_path: str | None = None
+        #: the image's public or signed URL (None until read, or when it has none)
+        self.link: str | None = None
         self.following_job: str | None = None
         #: partial images drawn so far (all jobs): a progress fact the tests can read
         self.frames_shown = 0
@@ -125,6 +135,7 @@ class ImagePanel(Vertical):
     def clear(self, text: str = "") -> None:
         """Show ``text`` instead of an image, and stop following a job (a store switch, a deletion)."""
         self.following_job = None
+        self.link = None
         self.entry = None
         self.metadata = None
         self.image_path = None
@@ -137,6 +148,8 @@ class ImagePanel(Vertical):
         self.following_job = None
         self.store, self.entry = store, entry
         self.metadata = None
+        self.link = None
+        self._show_open_button(store, None)
         self.image_path = store.display_path(f"{layout.raw_dir(entry.section)}/{entry.image_name}")
         preview = self.query_one(ImagePreview)
         preview.show_text("loading…", caption=entry.image_name)
@@ -148,12 +161,15 @@ class ImagePanel(Vertical):
     def _load(self, store: Store, entry: ImageEntry, max_pixels: tuple[int, int]) -> None:
         try:
             data = store.read_image(entry.section, entry.image_name)
+            metadata_problem = None
             try:
                 metadata = store.read_metadata(entry.section, entry.filename) if entry.has_metadata else None
             except FileNotFoundError:
                 metadata = None
-            except ValueError:  # a damaged JSON: show the image anyway
+            except ValueError as error:  # a damaged JSON: show the image anyway, and say so
                 metadata = None
+                metadata_problem = (f"its metadata JSON is damaged ({error_summary(error)}): "
+                                    "blog-images doctor reports it")
             image_path = store.display_path(f"{layout.raw_dir(entry.section)}/{entry.image_name}")
             try:
                 link = store.link(entry.section, entry.image_name)
@@ -172,7 +188,8 @@ class ImagePanel(Vertical):
         except Exception as error:  # noqa: BLE001 - show the metadata even if the picture is broken
             problem = f"cannot draw this image: {error_summary(error)}"
         summary = f"{entry.output_format.upper()} · {human_bytes(len(data))}"
-        self.post_message(ImageLoaded(store, entry, picture, summary, metadata, image_path, link, problem))
+        self.post_message(ImageLoaded(store, entry, picture, summary, metadata, image_path, link, problem,
+                                      metadata_problem))
 
     @on(ImageLoaded)
     def _loaded(self, message: ImageLoaded) -> None:
@@ -188,8 +205,10 @@ class ImagePanel(Vertical):
         caption = (f"{width}x{height} · " if width and height else "") + message.summary
         fallback = message.problem or "graphics off (--preview text)"
         self.query_one(ImagePreview).show(message.picture, caption, fallback=fallback)
+        self.link = message.link
         self.query_one("#details", Static).update(
-            describe(message.entry, message.metadata, message.image_path, message.link))
+            describe(message.entry, message.metadata, message.image_path, message.link, message.metadata_problem))
+        self._show_open_button(message.store, message.link)
 
     @on(ImageLoadFailed)
     def _load_failed(self, message: ImageLoadFailed) -> None:
@@ -223,6 +242,14 @@ class ImagePanel(Vertical):
         """The followed job failed or was cancelled: ``text`` replaces its last partial image."""
         if job_id == self.following_job:
             self.query_one(ImagePreview).show_text(text, caption="")
+
+    def _show_open_button(self, store: Store, link: str | None) -> None:
+        """Local: open the file. Elsewhere: open its public or signed link, only once there is one."""
+        button = self.query_one("#open", Button)
+        local = store.backend.name == "local"
+        button.display = local or web_link(link) is not None
+        button.label = "Open" if local else "Open link"
+        button.tooltip = "o: open with the system viewer" if local else "o: open its link in the browser"
 
     def _actions(self, enabled: bool) -> None:
         self.query_one("#image-actions").display = enabled

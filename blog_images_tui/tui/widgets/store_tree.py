@@ -20,14 +20,15 @@ from dataclasses import dataclass
 
 from rich.text import Text
 from textual import on
+from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from blog_images_tui.errors import BlogImagesError
+from blog_images_tui.errors import BlogImagesError, StoreUnusable
 from blog_images_tui.ids import PostId, SectionRef
 from blog_images_tui.storage import ImageEntry, Store
-from blog_images_tui.tui.messages import ChildrenLoaded, ErrorReported, ListingFailed, SectionRevealed
+from blog_images_tui.tui.messages import ChildrenLoaded, ErrorReported, ListingFailed, RootMissing, SectionRevealed
 
 
 @dataclass
@@ -74,9 +75,13 @@ def _label(data: NodeData) -> Text:
 
 
 class StoreTree(Tree[NodeData]):
-    """Posts, sections and images of one store."""
+    """Posts, sections and images of one store. Right opens a level, Left closes it (or goes up)."""
 
     BORDER_TITLE = "Store"
+    BINDINGS = [
+        Binding("right", "open_node", "Open", show=False),
+        Binding("left", "close_node", "Close", show=False),
+    ]
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("posts", id=id)
@@ -85,6 +90,27 @@ class StoreTree(Tree[NodeData]):
         self.store: Store | None = None
         #: the node last announced as highlighted (Textual announces it again when lines rebuild)
         self._announced: TreeNode[NodeData] | None = None
+
+    # -- keys -----------------------------------------------------------------
+    def action_open_node(self) -> None:
+        """Open the post or section under the cursor; on an open one, step into it."""
+        node = self.cursor_node
+        if node is None or not node.allow_expand:
+            return
+        if not node.is_expanded:
+            node.expand()
+        elif node.children:
+            self.move_cursor(node.children[0])
+
+    def action_close_node(self) -> None:
+        """Close the open post or section under the cursor; elsewhere, go to the level above."""
+        node = self.cursor_node
+        if node is None:
+            return
+        if node.allow_expand and node.is_expanded:
+            node.collapse()
+        elif node.parent is not None and node.parent is not self.root:
+            self.move_cursor(node.parent)
 
     # -- public ------------------------------------------------------------
     def set_store(self, store: Store) -> None:
@@ -149,6 +175,11 @@ class StoreTree(Tree[NodeData]):
             try:
                 if data is None:
                     items: list = [PostNode(post) for post in store.list_posts()]
+                    if not items:
+                        missing = store.missing_root()
+                        if missing is not None:
+                            self.post_message(RootMissing(store, missing))
+                            return
                 elif isinstance(data, PostNode):
                     items = [SectionNode(SectionRef(data.post_id, sid)) for sid in store.list_sections(data.post_id)]
                 elif isinstance(data, SectionNode):
@@ -178,6 +209,19 @@ class StoreTree(Tree[NodeData]):
             return  # a listing from the store we switched away from, or of a node gone meanwhile
         self._apply(message.node, message.items)
 
+    @on(RootMissing)
+    def _root_missing(self, message: RootMissing) -> None:
+        message.stop()
+        if message.store is not self.store:
+            return
+        self.root.remove_children()
+        if message.what == "folder":  # fine: the first image creates it, but not an empty store either
+            self._placeholder(self.root, "new folder: g creates it")
+            return
+        self._placeholder(self.root, "bucket not found: ctrl+p")
+        self.post_message(ErrorReported(StoreUnusable(
+            f"the bucket of {message.store.url} does not exist: check the URL (ctrl+p), or create the bucket")))
+
     @on(ListingFailed)
     def _listing_failed(self, message: ListingFailed) -> None:
         message.stop()
@@ -185,7 +229,7 @@ class StoreTree(Tree[NodeData]):
             return
         node = message.node
         node.remove_children()
-        self._placeholder(node, "cannot list (r: retry)")
+        self._placeholder(node, "cannot list: press r")  # short: the tree is narrow at 80 columns
         if isinstance(node.data, (PostNode, SectionNode)):
             node.data.loaded = False
         self.post_message(ErrorReported(message.error))

@@ -168,6 +168,12 @@ class TemplatePicker(Vertical):
         return next((field for field in self.query(".template-var").results(Input)
                      if not field.value and field.id and field.id.removeprefix("var-") not in defaults), None)
 
+    def used(self, prompt: str) -> dict | None:
+        """The chosen template and its variables, if ``prompt`` is what it filled in (else the user's)."""
+        if self.template is None or prompt != self.filled_prompt:
+            return None
+        return self.template.used(self.values())
+
     def problem_with(self, prompt: str) -> BadInput | None:
         """Why the chosen template cannot fill ``prompt`` (None: it can, or none is chosen).
 
