@@ -114,7 +114,7 @@ async def test_reuse_replaces_a_typed_target_on_request(memory_store_url):
 
 async def test_a_local_folder_not_there_yet_is_not_shown_as_an_empty_store(tmp_path):
     app = make_app(str(tmp_path / "not-yet"), preview="text")
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=(80, 24)):
         tree = app.screen.query_one("#tree")
         await await_until(lambda: "new folder: g creates it" in widget_text(tree), what="the folder's hint")
         assert "no posts" not in widget_text(tree)
@@ -129,7 +129,7 @@ async def test_a_missing_bucket_says_so_before_any_work(moto_s3, monkeypatch):
         monkeypatch.setenv(key, value)
     app = make_app("s3://bucket-that-is-not-there/blog", preview="text")
     notes = record_notifications(app)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=(80, 24)):
         tree = app.screen.query_one("#tree")
         await await_until(lambda: "bucket not found" in widget_text(tree), timeout=60, what="the bucket's hint")
         error = await await_until(lambda: [n for n in notes if n["severity"] == "error"], what="the error")

@@ -18,8 +18,15 @@ from blog_images_tui.tui.dialogs import ConfirmDialog
 from blog_images_tui.tui.widgets.store_tree import ImageNode, PostNode, SectionNode
 from blog_images_tui.tui.wording import app_message
 from tests.support import await_until
-from tests.support.tui import (highlight_image, make_app, open_section, record_notifications, seed_store, tree_with_posts,
-                                widget_text)
+from tests.support.tui import (
+    highlight_image,
+    make_app,
+    open_section,
+    record_notifications,
+    seed_store,
+    tree_with_posts,
+    widget_text,
+)
 
 pytestmark = pytest.mark.asyncio
 
