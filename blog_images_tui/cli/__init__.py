@@ -92,7 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(f"{misplaced} is an option of a command: put it after the command "
                              f"(blog-images COMMAND {misplaced} ...; see blog-images COMMAND --help)") from None
         verbose = getattr(args, "verbose", 0) or 0
-        if verbose or getattr(args, "log_file", None):
+        # Always for a command (warnings without -v are one redacted line); not for the app (it owns the screen).
+        if verbose or getattr(args, "log_file", None) or args.command not in (None, "tui"):
             from blog_images_tui.logs import configure_logging
 
             configure_logging(verbose, getattr(args, "log_file", None))

@@ -68,3 +68,17 @@ def test_an_api_option_before_the_command_says_where_it_goes_and_never_echoes_th
     assert "after the command" in json.loads(result.stdout)["error"]["message"]
     assert key not in result.stdout + result.stderr and "canary" not in result.stdout + result.stderr
     assert files_under(local_store_url) == []
+
+
+def test_a_warning_without_v_is_one_warning_line(api_env, local_store_url, tmp_path):
+    # The ledger cannot be written (its folder is a file): the image is stored, and the user reads
+    # one `warning: ...` line, not Python's raw last-resort print of the log record.
+    not_a_folder = tmp_path / "ledger"
+    not_a_folder.write_text("")
+    result = subprocess.run([*CLI, "generate", "--prompt", "a lighthouse", "--post-id", "53", "--section-id", "1",
+                             "--store", local_store_url], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                            env={**os.environ, "BLOG_IMAGES_LEDGER_DIR": str(not_a_folder)})
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines and all(line.startswith("warning: ") for line in lines), lines
+    assert any("job ledger" in line for line in lines) and "Traceback" not in result.stderr
