@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from blog_images_tui.storage import open_store
-from tests.core.test_publish import make_image, parse_html, stored
 from tests.support import files_under
+from tests.support.publish import make_image, parse_html, stored
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = Path("content/posts/53/sections/1/web")

@@ -13,7 +13,7 @@ from blog_images_tui.errors import Conflict
 from blog_images_tui.publish import read_manifest, set_alt
 from blog_images_tui.storage import open_store
 from blog_images_tui.webplan import PublishSettings
-from tests.core.test_publish import SECTION, make_image, publish, stored
+from tests.support.publish import SECTION, make_image, publish, stored
 
 pytestmark = pytest.mark.s3
 

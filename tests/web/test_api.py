@@ -11,30 +11,8 @@ from PIL import Image
 
 from blog_images_tui.testing.fake_images_api import Reply
 from tests.support import TEST_KEY, settle, wait_until
-from tests.web.conftest import TOKEN, read_events, start_server, wait_for_job
+from tests.support.web import JOB, TOKEN, assert_error, generate, read_events, start_server, wait_for_job
 
-JOB = {"post_id": 53, "section_id": "intro", "prompt": "A lighthouse at dawn, watercolour", "size": "1024x1024",
-       "partial_images": 0}
-
-
-def generate(client: httpx.Client, **fields) -> dict:
-    response = client.post("/api/v1/jobs", json={**JOB, **fields})
-    assert response.status_code == 202, response.text
-    return wait_for_job(client, response.json()["job_id"])
-
-
-def assert_error(response: httpx.Response, status: int, code: str, exit_code: int) -> dict:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["ok"] is False
-    error = body["error"]
-    assert set(error) >= {"type", "code", "message", "hint", "exit_code"}
-    assert (error["code"], error["exit_code"]) == (code, exit_code), error
-    assert "Traceback" not in response.text and TEST_KEY not in response.text
-    return error
-
-
-# -- browsing, on both backends --------------------------------------------------------------
 
 def test_generate_then_browse_every_store_route(web, fake_api):
     with web.client() as client:

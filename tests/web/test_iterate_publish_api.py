@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support import settle
-from tests.web.conftest import wait_for_job
-from tests.web.test_api import JOB, assert_error, generate
+from tests.support.web import JOB, assert_error, generate, wait_for_job
 
 
 def test_variants_then_keep_one_and_prune_the_rest(web, fake_api):
@@ -151,7 +150,7 @@ def test_upload_an_image_into_a_section(web, fake_api):
 
 
 def test_uploads_have_their_own_size_limit(local_store_url, fake_api, tmp_path):
-    from tests.web.conftest import start_server
+    from tests.support.web import start_server
 
     server = start_server(local_store_url, base_url=fake_api.base_url, tmp_path=tmp_path, max_upload_bytes=20_000)
     try:

@@ -14,7 +14,7 @@ import pytest
 from blog_images_tui.testing.fake_images_api import Reply
 from blog_images_tui.web.server import page_url
 from tests.support import settle
-from tests.web.conftest import wait_for_job
+from tests.support.web import wait_for_job
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -302,7 +302,7 @@ def test_upload_an_image_from_this_computer(browser, web_local, tmp_path):
 def test_open_the_url_blog_images_serve_printed(browser, api_env, local_store_url):
     import os
 
-    from tests.web.conftest import URL, Serve
+    from tests.support.web import URL, Serve
 
     env = {**os.environ, "BLOG_IMAGES_STORE": local_store_url}
     env.pop("BLOG_IMAGES_SERVE_TOKEN", None)

@@ -16,7 +16,7 @@ import pytest
 
 from blog_images_tui.testing.fake_images_api import Reply
 from tests.support import TEST_KEY, wait_until
-from tests.web.conftest import URL, Serve, read_events
+from tests.support.web import URL, Serve, read_events
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from blog_images_tui.stats import StatsQuery, collect
 from blog_images_tui.storage import open_store
 from blog_images_tui.testing.fake_images_api import Reply
 from tests.support import TEST_KEY
-from tests.web.conftest import TOKEN, wait_for_job
+from tests.support.web import TOKEN, wait_for_job
 
 JOB = {"post_id": 53, "section_id": 1, "prompt": "A lighthouse at dawn", "size": "1024x1024", "partial_images": 0}
 FIELDS = {"jobs", "stored", "skipped", "failed", "cancelled", "kept", "success_rate", "cost_usd",
