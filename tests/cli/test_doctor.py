@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import time
 from pathlib import Path
 
@@ -20,8 +19,16 @@ from blog_images_tui.doctor import Problem, examine, repair
 from blog_images_tui.ids import SectionRef
 from blog_images_tui.storage import encode_metadata, open_store
 from blog_images_tui.testing.fake_images_api import make_png
-from tests.support import wait_until
-from tests.support.faults import FAULT_ENV, Cli, deny_put_policy, generate_args, pending_folders, raw_files, s3_keys
+from tests.support.faults import (
+    FAULT_ENV,
+    Cli,
+    deny_put_policy,
+    generate_args,
+    kill_mid_image_write,
+    pending_folders,
+    raw_files,
+    s3_keys,
+)
 
 RAW = "content/posts/1/sections/2/raw"
 
@@ -91,13 +98,8 @@ def test_metadata_denied_on_s3_then_doctor_fix_finishes_it(cli: Cli, api_env, mo
 
 def test_temp_file_of_a_killed_write_is_found_and_removed_only_when_old(cli: Cli, api_env, faulty_backend,
                                                                         local_store_url):
-    url = faulty_backend + local_store_url
-    running = cli.start(*generate_args(url, extra=("--filename", "hero")), env={FAULT_ENV: "image:stall-mid=30"})
     raw = Path(local_store_url) / RAW
-    wait_until(lambda: raw.is_dir() and any(p.name.startswith(".blog-images-tmp-") for p in raw.iterdir()),
-               what="the temp file")
-    running.proc.send_signal(signal.SIGKILL)
-    running.proc.wait(timeout=10)
+    kill_mid_image_write(cli, faulty_backend + local_store_url, raw)
     [temp] = raw_files(local_store_url)
 
     run, report = doctor(cli, local_store_url, "--fix", leftovers_allowed=True)  # may be a write in progress

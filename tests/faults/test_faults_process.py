@@ -10,7 +10,6 @@ image's name (the leftover temp file is what ``blog-images doctor`` cleans).
 from __future__ import annotations
 
 import json
-import signal
 import time
 from pathlib import Path
 
@@ -18,7 +17,16 @@ import pytest
 
 from blog_images_tui.testing.fake_images_api import Reply
 from tests.support import wait_until
-from tests.support.faults import FAULT_ENV, FAULT_MARK_ENV, Cli, generate_args, pending_folders, raw_files, tree
+from tests.support.faults import (
+    FAULT_ENV,
+    FAULT_MARK_ENV,
+    Cli,
+    generate_args,
+    kill_mid_image_write,
+    pending_folders,
+    raw_files,
+    tree,
+)
 
 pytestmark = pytest.mark.usefixtures("api_env")
 
@@ -69,13 +77,7 @@ def test_sigint_while_the_image_is_being_stored_lets_the_write_finish(cli: Cli, 
 
 def test_a_process_killed_mid_write_leaves_no_partial_file_under_the_name(cli: Cli, fake_api, faulty_backend,
                                                                           local_store_url):
-    url = faulty_backend + local_store_url
-    running = cli.start(*generate_args(url, extra=("--filename", "hero")), env={FAULT_ENV: "image:stall-mid=30"})
-    raw = Path(local_store_url) / RAW
-    wait_until(lambda: raw.is_dir() and any(p.name.startswith(".blog-images-tmp-") for p in raw.iterdir()),
-               what="the temp file")
-    running.proc.send_signal(signal.SIGKILL)
-    running.proc.wait(timeout=10)
+    kill_mid_image_write(cli, faulty_backend + local_store_url, Path(local_store_url) / RAW)
     names = raw_files(local_store_url)
     assert "hero.png" not in names and "hero_metadata.json" not in names
     [temp] = names

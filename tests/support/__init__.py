@@ -27,31 +27,30 @@ class Deadline:
     def passed(self) -> bool:
         return time.monotonic() > self.at
 
+    def check(self, condition: Callable[[], Any], what: str) -> Any:
+        """``condition()`` if truthy, else a falsy value to wait on; fails once the deadline has passed."""
+        value = condition()
+        if not value and self.passed:
+            raise AssertionError(f"timed out after {self.timeout}s waiting for {what}")
+        return value
+
 
 def wait_until(condition: Callable[[], Any], *, timeout: float = WAIT_TIMEOUT_S, what: str = "condition",
                interval: float = 0.02) -> Any:
     """Poll ``condition`` until it is truthy and return its value; fail after ``timeout`` seconds."""
     deadline = Deadline(timeout)
-    while True:
-        value = condition()
-        if value:
-            return value
-        if deadline.passed:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    while not (value := deadline.check(condition, what)):
         time.sleep(interval)
+    return value
 
 
 async def await_until(condition: Callable[[], Any], *, timeout: float = WAIT_TIMEOUT_S, what: str = "condition",
                       interval: float = 0.03) -> Any:
     """:func:`wait_until` for coroutines: sleeps on the event loop so its tasks (and an app's handlers) run."""
     deadline = Deadline(timeout)
-    while True:
-        value = condition()
-        if value:
-            return value
-        if deadline.passed:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    while not (value := deadline.check(condition, what)):
         await asyncio.sleep(interval)
+    return value
 
 
 def settle(fake, quiet_s: float = 0.3, limit_s: float = 10.0) -> int:

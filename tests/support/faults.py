@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import TEST_KEY, default_sigint, files_under
+from tests.support import TEST_KEY, default_sigint, files_under, wait_until
 
 BLOG_IMAGES = str(Path(sys.executable).with_name("blog-images"))
 #: small images keep every case fast; gpt-image-2 takes any multiple of 16
@@ -318,3 +318,12 @@ def stored_pairs(root: str) -> tuple[list[dict], list[str]]:
 
 def json_results(stdout: str) -> list[dict]:
     return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+
+def kill_mid_image_write(cli: Cli, url: str, raw: Path, filename: str = "hero") -> None:
+    """Start a generate whose image write stalls halfway (the faulty backend), then SIGKILL it there."""
+    running = cli.start(*generate_args(url, extra=("--filename", filename)), env={FAULT_ENV: "image:stall-mid=30"})
+    wait_until(lambda: raw.is_dir() and any(p.name.startswith(".blog-images-tmp-") for p in raw.iterdir()),
+               what="the temp file")
+    running.proc.send_signal(signal.SIGKILL)
+    running.proc.wait(timeout=10)
