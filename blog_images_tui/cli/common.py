@@ -254,3 +254,22 @@ def format_table(headers: list[str], rows: list[list[str]], *, right: tuple[str,
                          for header, cell, width in zip(headers, cells, widths, strict=True)).rstrip()
 
     return [line(headers)] + [line(row) for row in rows]
+
+
+def name_config_defaults(error: BadInput, given: Any, config: Any) -> BadInput:
+    """``error`` with a hint naming the config file of a value it names that the user did not type.
+
+    ``quality 'low' is not available for dall-e-3`` puzzles whoever never typed
+    ``--quality low``: it came from a ``[defaults]`` table. ``given`` holds the
+    command line's values (None where not given), ``config`` the loaded files.
+    """
+    from dataclasses import fields
+
+    message = str(error)
+    from_files = [f"{item.name} = {value!r}" for item in fields(config.defaults)
+                  if (value := getattr(config.defaults, item.name)) is not None
+                  and getattr(given, item.name, None) is None and repr(value) in message]
+    if from_files and config.sources:
+        said = f"{', '.join(from_files)} is from [defaults] in {', '.join(config.sources)}"
+        error.hint = f"{error.hint}; {said}" if error.hint else said
+    return error

@@ -29,8 +29,16 @@ def register(subparsers: Subparsers, add_common: AddCommon) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from blog_images_tui.cli.common import open_store_from_args, report_stored, run_request, settings_from_args, warn
+    from blog_images_tui.cli.common import (
+        name_config_defaults,
+        open_store_from_args,
+        report_stored,
+        run_request,
+        settings_from_args,
+        warn,
+    )
     from blog_images_tui.config import Defaults, load_config
+    from blog_images_tui.errors import BadInput
     from blog_images_tui.generation import ImageRequest
     from blog_images_tui.ids import SectionRef
     from blog_images_tui.models import DEFAULT_MODEL
@@ -41,14 +49,18 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(store)
     prompt, template = _prompt_from_args(args, config)
     # The command line wins, then the config files' [defaults], then built-in defaults.
-    chosen = Defaults(model=args.model, size=args.size, quality=args.quality, output_format=args.output_format,
-                      background=args.background, style=args.style).merged_over(config.defaults)
-    request = ImageRequest(
-        prompt=prompt, section=section, filename=args.filename,
-        model=chosen.model or DEFAULT_MODEL, size=chosen.size, quality=chosen.quality, style=chosen.style,
-        output_format=chosen.output_format or "png", background=chosen.background,
-        n=args.n or 1, moderation=args.moderation, compression=args.compression, template=template,
-    ).validated()
+    given = Defaults(model=args.model, size=args.size, quality=args.quality, output_format=args.output_format,
+                     background=args.background, style=args.style)
+    chosen = given.merged_over(config.defaults)
+    try:
+        request = ImageRequest(
+            prompt=prompt, section=section, filename=args.filename,
+            model=chosen.model or DEFAULT_MODEL, size=chosen.size, quality=chosen.quality, style=chosen.style,
+            output_format=chosen.output_format or "png", background=chosen.background,
+            n=args.n or 1, moderation=args.moderation, compression=args.compression, template=template,
+        ).validated()
+    except BadInput as error:
+        raise name_config_defaults(error, given, config) from None
     for message in request.warnings:
         warn(message)
     settings = settings_from_args(args)

@@ -82,3 +82,17 @@ def test_a_warning_without_v_is_one_warning_line(api_env, local_store_url, tmp_p
     lines = result.stderr.splitlines()
     assert lines and all(line.startswith("warning: ") for line in lines), lines
     assert any("job ledger" in line for line in lines) and "Traceback" not in result.stderr
+
+
+def test_a_bad_value_from_the_config_file_names_the_file(api_env, tmp_path):
+    # `quality = "low"` in ./blog-images.toml's [defaults]; the user picks dall-e-3 and never typed "low".
+    (tmp_path / "static").mkdir()
+    (tmp_path / "blog-images.toml").write_text('[defaults]\nquality = "low"\n')
+    result = subprocess.run([*CLI, "generate", "--prompt", "a lighthouse", "--post-id", "53", "--section-id", "1",
+                             "--model", "dall-e-3", "--json"], capture_output=True, text=True, cwd=tmp_path,
+                            timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "quality 'low'" in result.stderr
+    hint = json.loads(result.stdout)["error"]["hint"]
+    assert "quality = 'low'" in hint and str(tmp_path / "blog-images.toml") in hint, hint
+    assert api_env.requests == []
