@@ -115,12 +115,15 @@ def run(args: argparse.Namespace) -> int:
         planned = load_batch(args.file, defaults=defaults, templates=config.templates, kind=args.input_format,
                              store=store, variants=variants)
     except BatchFileError as error:
+        if not config.templates and any("unknown template" in message for _, message in error.problems):
+            # "(known: none)": say where templates would have been found (run from the wrong folder?)
+            error.hint = f"no templates found; define [templates.NAME] in one of: {', '.join(config.searched)}"
         lines = error.lines()
         for line in lines[:-1]:  # the last one is printed by the CLI as the error line
             print(f"error: {line}", file=sys.stderr)
         if len(lines) > 1:
             raise BadInput(lines[-1] + (f" ({len(error.problems)} problems, nothing was sent)"
-                                        if len(error.problems) > 1 else "")) from None
+                                        if len(error.problems) > 1 else ""), hint=error.hint) from None
         raise
     warned: dict[str, list[int]] = {}
     for job in planned:

@@ -96,3 +96,15 @@ def test_a_bad_value_from_the_config_file_names_the_file(api_env, tmp_path):
     hint = json.loads(result.stdout)["error"]["hint"]
     assert "quality = 'low'" in hint and str(tmp_path / "blog-images.toml") in hint, hint
     assert api_env.requests == []
+
+
+def test_a_batch_naming_templates_where_there_are_none_says_where_they_would_be(api_env, tmp_path):
+    # examples/batch.jsonl run from a folder without blog-images.toml (the README's templates are beside static/).
+    (tmp_path / "static").mkdir()
+    result = subprocess.run([*CLI, "batch", str(ROOT / "examples" / "batch.jsonl"), "--dry-run", "--json"],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2
+    assert "unknown template 'hero'" in result.stderr
+    hint = json.loads(result.stdout)["error"]["hint"]
+    assert "no templates found" in hint and str(tmp_path / "blog-images.toml") in hint, hint
+    assert api_env.requests == []
