@@ -144,6 +144,9 @@ def _jsonl_entries(text: str, source: str) -> list[BatchEntry]:
         except json.JSONDecodeError as error:
             problems.append((number, f"not valid JSON: {error.msg} (column {error.colno})"))
             continue
+        except ValueError as error:  # a number of thousands of digits, say
+            problems.append((number, f"not valid JSON: {str(error).split(';')[0][:120]}"))
+            continue
         if not isinstance(value, dict):
             problems.append((number, f"expected a JSON object {{...}}, got {type(value).__name__}"))
             continue
@@ -153,9 +156,14 @@ def _jsonl_entries(text: str, source: str) -> list[BatchEntry]:
     return entries
 
 
+#: CSV cells whose text is used exactly as written (never trimmed)
+EXACT_CELLS = ("prompt",)
+
+
 def _csv_entries(text: str, source: str) -> list[BatchEntry]:
     lines = io.StringIO(text.lstrip("\ufeff"), newline="")
-    reader = csv.reader(lines)
+    # strict: a quote left open is an error at its line, not the rest of the file read as one cell
+    reader = csv.reader(lines, strict=True)
     try:
         header = next(reader)
     except StopIteration:
@@ -188,8 +196,10 @@ def _csv_entries(text: str, source: str) -> list[BatchEntry]:
         if len(row) > len(header):
             problems.append((start, f"{len(row)} cells but the header has {len(header)} columns"))
             continue
-        # Empty cells are "not given", so command-line and config defaults apply.
-        values = {name: cell.strip() for name, cell in zip(header, row, strict=True) if cell.strip() != ""}
+        # Empty cells are "not given", so command-line and config defaults apply. Text is
+        # kept exactly as written (a prompt is sent as it is); ids and options are trimmed.
+        values = {name: cell if name in EXACT_CELLS or name.startswith(VAR_PREFIX) else cell.strip()
+                  for name, cell in zip(header, row, strict=True) if cell.strip() != ""}
         if "vars" in values:
             try:
                 values["vars"] = json.loads(values["vars"])
@@ -205,7 +215,9 @@ def _csv_entries(text: str, source: str) -> list[BatchEntry]:
 def _toml_entries(text: str, source: str) -> list[BatchEntry]:
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
+    except ValueError as error:
+        if not isinstance(error, tomllib.TOMLDecodeError):  # a number of thousands of digits
+            raise BatchFileError(source, [(None, f"not valid TOML: {str(error).split(';')[0][:120]}")]) from None
         match = re.search(r"at line (\d+)", str(error))
         message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(error))
         raise BatchFileError(source, [(int(match[1]) if match else None, f"not valid TOML: {message}")]) from None

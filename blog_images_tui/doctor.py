@@ -4,7 +4,10 @@
 sections, one listing of each section's ``raw/`` folder) and reports:
 
 - an image without its metadata (the pair was interrupted; the metadata may
-  be waiting in the recovery folder);
+  be waiting in the recovery folder), paired by exact name only;
+- images sharing one stem (``hero.png`` and ``hero.jpg``, or ``Hero.png``):
+  one metadata file cannot describe both;
+- an empty or undecodable image (never the copy to keep);
 - metadata without its image;
 - metadata that cannot be read (not JSON, or not a JSON object);
 - leftover temp files and write probes (``.blog-images-tmp-*``,
@@ -16,7 +19,8 @@ sections, one listing of each section's ``raw/`` folder) and reports:
   files that are not there, a manifest that cannot be read.
 
 :func:`repair` finishes the waiting uploads (:func:`recovery.finish_recovery`)
-and removes leftover temp files older than a safe age. Nothing else is ever
+and removes leftover temp files older than a safe age, unless one holds a
+complete image (then it is kept and reported). Nothing else is ever
 deleted: an image without metadata may still be wanted, so it is reported
 with what a person can do about it.
 """
@@ -38,6 +42,7 @@ from blog_images_tui.ids import SectionRef
 from blog_images_tui.plugins import scheme_of
 from blog_images_tui.recovery import TARGET_FILE, PendingRecovery, finish_recovery, list_pending, recovery_root
 from blog_images_tui.secrets import redact
+from blog_images_tui.imageformat import NotAnImage, check_image
 from blog_images_tui.storage import FileEntry, Store, error_summary
 
 #: Temp files younger than this may belong to a write in progress (another process, a slow disk).
@@ -57,6 +62,8 @@ class Problem(StrEnum):
     DERIVATIVES_WITHOUT_MANIFEST = "web derivatives without a manifest"
     MANIFEST_NAMES_MISSING_FILES = "manifest naming missing files"
     UNREADABLE_MANIFEST = "unreadable manifest"
+    SHARED_STEM = "images sharing one stem"
+    DAMAGED_IMAGE = "empty or undecodable image"
 
 
 @dataclass
@@ -137,7 +144,7 @@ def pending_for(store: Store, pending: list[PendingRecovery] | None = None) -> t
     """Waiting recoveries for ``store`` (by URL as typed or absolute) and how many wait for others."""
     pending = list_pending() if pending is None else pending
     names = {store.url, store.location}
-    mine = [item for item in pending if item.store_url in names]
+    mine = [item for item in pending if item.store_url in names]  # PendingRecovery.is_for, on a Store
     return mine, len(pending) - len(mine)
 
 
@@ -154,6 +161,27 @@ def _unusable_recovery_folders(pending: list[PendingRecovery]) -> list[Finding]:
         findings.append(Finding(Problem.UNUSABLE_RECOVERY, str(folder), f"{why}; holds: {holds}",
                                 note="look at it by hand: it may hold a paid-for image"))
     return findings
+
+
+def _image_damage(store: Store, relative: str, entry: FileEntry) -> str | None:
+    """Why the image at ``relative`` is not a usable copy (empty, truncated, undecodable), or None."""
+    if entry.size_bytes == 0:
+        return "the file is empty"
+    try:
+        check_image(store.read_bytes(relative))
+    except NotAnImage as error:
+        return str(error)
+    except (FileNotFoundError, BlogImagesError):
+        return None
+    return None
+
+
+def _holds_complete_image(store: Store, relative: str) -> bool:
+    try:
+        check_image(store.read_bytes(relative))
+    except (NotAnImage, FileNotFoundError, BlogImagesError):
+        return False
+    return True
 
 
 def _check_exists(store: Store) -> None:
@@ -245,7 +273,7 @@ def examine(store: Store, *, now: float | None = None,
                 on_section(section)
             raw = layout.raw_dir(section)
             files = {entry.name: entry for entry in store.list_files(raw)}
-            images = {}
+            images: dict[str, str] = {}  # image name -> stem
             for name, entry in files.items():
                 stem, dot, ext = name.rpartition(".")
                 if _is_temp(name):
@@ -254,20 +282,39 @@ def examine(store: Store, *, now: float | None = None,
                         "left by a write that never finished", section=section, relative=f"{raw}/{name}",
                         age_s=_age(entry, now)))
                 elif dot and not name.startswith(".") and ext.lower() in layout.EXTENSION_FORMATS:
-                    images[stem] = name
+                    images[name] = stem
             checkup.images += len(images)
-            for stem, name in sorted(images.items()):
+            by_stem: dict[str, list[str]] = {}
+            for name, stem in images.items():
+                by_stem.setdefault(stem.lower(), []).append(name)
+            for names in by_stem.values():
+                if len(names) > 1:
+                    for name in sorted(names):
+                        checkup.findings.append(Finding(
+                            Problem.SHARED_STEM, store.display_path(f"{raw}/{name}"),
+                            f"{', '.join(sorted(names))} share one name: one metadata file cannot describe both",
+                            section=section, relative=f"{raw}/{name}",
+                            note="rename all but one by hand (with its metadata); nothing is deleted"))
+            for name, stem in sorted(images.items()):
+                if files[name].size_bytes == 0 or layout.metadata_name(stem) not in files:
+                    damage = _image_damage(store, f"{raw}/{name}", files[name])
+                    if damage:
+                        checkup.findings.append(Finding(Problem.DAMAGED_IMAGE, store.display_path(f"{raw}/{name}"),
+                                                        damage, section=section, relative=f"{raw}/{name}",
+                                                        note="not a usable copy: regenerate it, or delete it"))
+                        continue
                 if layout.metadata_name(stem) not in files:
                     detail = ("its metadata waits in the recovery folder" if (section, stem) in waiting
                               else "the pair was interrupted before its metadata was written")
                     checkup.findings.append(Finding(Problem.IMAGE_WITHOUT_METADATA,
                                                     store.display_path(f"{raw}/{name}"), detail,
                                                     section=section, relative=f"{raw}/{name}"))
+            stems = set(images.values())
             for name in sorted(files):
                 if not name.endswith(layout.METADATA_SUFFIX) or _is_temp(name):
                     continue
                 stem = name[: -len(layout.METADATA_SUFFIX)]
-                if stem not in images:
+                if stem not in stems:
                     checkup.findings.append(Finding(Problem.METADATA_WITHOUT_IMAGE,
                                                     store.display_path(f"{raw}/{name}"),
                                                     "its image is missing", section=section,
@@ -322,6 +369,10 @@ def repair(store: Store, checkup: Checkup, *, min_temp_age_s: float = SAFE_TEMP_
             if finding.age_s is None or finding.age_s < min_temp_age_s:
                 finding.note = (f"younger than {min_temp_age_s:g} s: may belong to a write in progress; "
                                 "left alone")
+                continue
+            if finding.relative and _holds_complete_image(store, finding.relative):
+                finding.note = ("holds a complete image (perhaps the only copy of a paid-for one): kept; "
+                                "move it in place by hand if its image is missing")
                 continue
             try:
                 store.remove_file(finding.relative)

@@ -23,7 +23,9 @@ class ExitCode(IntEnum):
     TEMPORARY = 5
     STORE_UNUSABLE = 6
     NOT_STORED = 7
+    HANGUP = 129
     INTERRUPTED = 130
+    TERMINATED = 143
 
 
 class BlogImagesError(Exception):
@@ -137,9 +139,21 @@ class NotFound(BadInput):
 
 
 class Interrupted(BlogImagesError):
+    """Stopped by the user or the system: SIGINT (130), SIGHUP (129) or SIGTERM (143)."""
+
     exit_code = ExitCode.INTERRUPTED
     title = "Interrupted"
     code = "interrupted"
+
+    @classmethod
+    def by_signal(cls, number: int) -> "Interrupted":
+        import signal
+
+        name = signal.Signals(number).name
+        error = cls(f"interrupted ({name})")
+        error.exit_code = {signal.SIGHUP: ExitCode.HANGUP, signal.SIGTERM: ExitCode.TERMINATED}.get(
+            number, ExitCode.INTERRUPTED)
+        return error
 
 
 def error_object(error: BlogImagesError) -> dict[str, Any]:

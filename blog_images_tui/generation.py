@@ -3,11 +3,17 @@
 GPT image models answer with base64 (``b64_json``). Older models and some
 OpenAI-compatible servers answer with a ``url``: it is downloaded with httpx
 under strict rules (https only, except the configured server's own host; no
-redirect to another host; a size cap). Either way the bytes are checked to be
-a complete image of the asked format before anyone stores them.
+redirect to another host; a size cap). Either answer is read whatever was
+asked: a server may ignore ``stream`` and send one JSON body, or stream
+events to a plain request. Base64 is accepted line-wrapped or unpadded; an
+image in another format than asked is accepted as what it is. The whole
+image is verified (:func:`imageformat.check_image`); one that does not
+verify is handed back in :class:`UnusableImage` to be kept, never dropped.
 
-API errors become :mod:`blog_images_tui.errors` classes with one-line,
-key-free messages and the documented exit codes.
+``timeout_s`` bounds the whole request: answer, body and download, even one
+trickled byte by byte. API errors become :mod:`blog_images_tui.errors`
+classes with one-line, key-free messages and the documented exit codes; only
+failures that cannot have been billed are marked retryable.
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ import base64
 import binascii
 import inspect
 import ipaddress
+import json
 import logging
+import math
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -28,13 +36,10 @@ from urllib.parse import urlsplit
 
 from blog_images_tui.errors import ApiRejected, AuthConfigError, BadInput, BlogImagesError, TemporaryFailure
 from blog_images_tui.ids import SectionRef, parse_filename
-from blog_images_tui.imageformat import ImageInfo, verify_image
+from blog_images_tui.imageformat import ImageInfo, NotAnImage, check_image
 from blog_images_tui.inputs import EditInputs
 from blog_images_tui.models import DEFAULT_MODEL, EDIT, GENERATE, MODELS, validate_options
 from blog_images_tui.secrets import ApiKey, redact, require_api_key
-
-if TYPE_CHECKING:
-    from openai import AsyncOpenAI
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
@@ -49,8 +54,6 @@ BASE_URL_ENV = "OPENAI_BASE_URL"
 PartialImageCallback = Callable[[int, bytes], Awaitable[None] | None]
 #: called with the headers of every answer, success or error (rate-limit headers for pacing)
 ResponseCallback = Callable[[Any], None]
-#: what a streamed generation ends with: (b64 image, revised prompt, usage, request id)
-_StreamResult = tuple[str | None, None, dict[str, Any] | None, str | None]
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,15 @@ class ClientSettings:
     max_retries: int = DEFAULT_MAX_RETRIES
     max_image_bytes: int = MAX_IMAGE_BYTES
 
+    def __post_init__(self) -> None:
+        timeout = self.timeout_s
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) \
+                or timeout <= 0:
+            raise BadInput(f"--timeout must be a positive number of seconds, not {timeout!r}")
+        if not 0 <= self.max_retries <= 10:
+            raise BadInput("--max-retries must be between 0 and 10")
+
+
 
 @dataclass(frozen=True)
 class GeneratedImage:
@@ -126,6 +138,30 @@ class GeneratedImage:
     #: images the request asked for and the answer carried (fewer: a partial answer)
     requested: int = 1
     received: int = 1
+
+
+class UnusableImage(TemporaryFailure):
+    """The API answered (and billed) but an image does not verify: ``data`` is what came.
+
+    Not retried (it was paid for); the caller keeps ``data`` (and ``others``,
+    more undecodable variants) for recovery with the reason, never stores
+    them as good, and stores ``good``, the variants that did verify.
+    """
+
+    def __init__(self, reason: str, data: bytes, *, request_id: str | None = None,
+                 usage: dict[str, Any] | None = None, others: list[tuple[bytes, str]] | None = None,
+                 good: list[GeneratedImage] | None = None) -> None:
+        super().__init__(f"the API returned an image that does not verify: {reason}", retryable=False)
+        self.reason = reason
+        self.data = data
+        self.request_id = request_id
+        self.usage = usage
+        self.others = others or []
+        self.good = good or []
+
+
+#: said of every failure that may have been billed (README: --max-retries, troubleshooting)
+MAY_HAVE_BEEN_BILLED = "it may have been billed, so it was not asked again"
 
 
 class ImageGenerator:
@@ -231,83 +267,130 @@ class ImageGenerator:
         Variants are asked without streaming (stream events carry no image
         index). An answer with fewer images than asked returns what came, each
         saying ``requested`` and ``received``; none at all is a TemporaryFailure.
+        Whatever was asked, a streamed or a plain JSON answer is read. An
+        image that does not verify raises :class:`UnusableImage`, which carries
+        it (and the ones that did verify) to be kept, never dropped.
         ``on_response`` gets the headers of the API's answer, whether it is an image or an error.
         """
         params = self._params(request)
         spec = MODELS.get(request.model)
         stream = bool(on_partial and request.partial_images and request.n == 1 and request.edit is None
                       and (spec is None or spec.can_stream))
+        if stream:
+            params.update(stream=True, partial_images=request.partial_images)
         client = await self.ready()  # built (and the SDK imported) outside the timed part
         started = time.monotonic()
         log.info("%s: model=%s size=%s quality=%s format=%s n=%d stream=%s",
                  "editing" if request.edit is not None else "generating", request.model,
                  request.size, request.quality, request.output_format, request.n, stream)
+        endpoint = client.images.with_streaming_response
+        call = endpoint.edit if request.edit is not None else endpoint.generate
+        answer = await self.within_timeout(self.ask(call, params, on_partial, limit=request.n,
+                                                    on_response=on_response))
+        # Decoding and the whole-image check (a Pillow decode for JPEG/WebP: tens of ms) off the loop.
+        return await asyncio.to_thread(self.finish, answer, request, started)
+
+    async def within_timeout(self, work: Awaitable[Any]) -> Any:
+        """Run ``work`` (a request and everything it downloads) within ``timeout_s`` overall.
+
+        The SDK's own timeout restarts with every byte received: a server
+        trickling its body would hold a request for ever.
+        """
         try:
-            if stream and on_partial is not None:
-                b64, revised, usage, request_id = await self._generate_streaming(params, request, on_partial,
-                                                                                 on_response)
-                items = [(b64, None, revised)]
-            else:
-                endpoint = client.images.with_raw_response
-                call = endpoint.edit if request.edit is not None else endpoint.generate
-                raw = await call(**params)
-                _report_headers(on_response, raw)
-                request_id = raw.headers.get("x-request-id")
-                response = raw.parse()
-                if not response.data:
-                    raise TemporaryFailure("the API answered without an image")
-                items = [(item.b64_json, item.url, item.revised_prompt) for item in response.data[:request.n]]
-                usage = response.usage.model_dump() if response.usage else None
+            async with asyncio.timeout(self.settings.timeout_s):
+                return await work
+        except TimeoutError:
+            raise TemporaryFailure(f"the API did not answer in time (whole answer within {self.settings.timeout_s:g} s); "
+                                   f"{MAY_HAVE_BEEN_BILLED}",
+                                   hint="raise --timeout; check the usage page before running again") from None
+
+    async def ask(self, call: Callable[..., Any], params: dict[str, Any],
+                  on_partial: PartialImageCallback | None, *, limit: int = 1,
+                  on_response: ResponseCallback | None = None) -> "Answer":
+        """Send one request with an SDK ``with_streaming_response`` method and read its answer.
+
+        Streamed or one JSON body, whatever was asked; ``url`` items are downloaded.
+        """
+        try:
+            async with call(**params) as response:
+                _report_headers(on_response, response)
+                request_id = response.headers.get("x-request-id")
+                if "text/event-stream" in (response.headers.get("content-type") or "").lower():
+                    answer = await self._read_events(response, on_partial)
+                else:
+                    answer = _answer_from_json(await response.read())
+                answer.request_id = request_id
         except BlogImagesError:
             raise
         except Exception as error:
             _report_headers(on_response, getattr(error, "response", None))
             raise translate_api_error(error) from None
-        images = []
-        for b64, url, revised in items:
-            if b64:
-                data = _decode_b64(b64, self.settings.max_image_bytes)
-                source = "b64_json"
-            elif url:
-                data = await download_image(url, base_url=self.settings.base_url,
-                                            max_bytes=self.settings.max_image_bytes, timeout_s=self.settings.timeout_s)
-                source = "url"
-            else:
-                raise TemporaryFailure("the API answered without image data")
-            info = verify_image(data, request.output_format)
-            images.append((data, info, revised, source))
-        duration = round(time.monotonic() - started, 3)
-        log.info("%s: %d of %d image(s) in %.2fs (request %s)", request.operation, len(images), request.n,
-                 duration, request_id)
-        return [GeneratedImage(data, info, revised, usage, request_id, duration, source,
-                               requested=request.n, received=len(images))
-                for data, info, revised, source in images]
+        answer.items = answer.items[:limit]
+        for item in answer.items:
+            if not item.b64 and item.url:
+                item.data = await download_image(item.url, base_url=self.settings.base_url,
+                                                 max_bytes=self.settings.max_image_bytes,
+                                                 timeout_s=self.settings.timeout_s)
+                item.source = "url"
+        return answer
 
-    async def _generate_streaming(self, params: dict[str, Any], request: ImageRequest,
-                                  on_partial: PartialImageCallback,
-                                  on_response: ResponseCallback | None = None) -> _StreamResult:
-        raw = await self.client.images.with_raw_response.generate(
-            **params, stream=True, partial_images=request.partial_images)
-        _report_headers(on_response, raw)
-        request_id = raw.headers.get("x-request-id")
-        stream = raw.parse()
-        final = None
-        async for event in stream:
-            kind = getattr(event, "type", "")
-            if kind.endswith("partial_image"):
+    def finish(self, answer: "Answer", request: ImageRequest, started: float) -> list[GeneratedImage]:
+        """Decode and fully verify an answer's images (see :class:`UnusableImage`)."""
+        if not answer.items:
+            raise TemporaryFailure("the API answered without an image")
+        duration = round(time.monotonic() - started, 3)
+        good: list[GeneratedImage] = []
+        bad: list[tuple[bytes, str]] = []
+        for item in answer.items:
+            data = item.data
+            if data is None:
+                if not item.b64:
+                    raise TemporaryFailure("the API answered without image data")
                 try:
-                    partial = _decode_b64(event.b64_json, self.settings.max_image_bytes)
-                    result = on_partial(event.partial_image_index, partial)
+                    data = decode_b64(item.b64, self.settings.max_image_bytes)
+                except UndecodableBase64:
+                    bad.append((item.b64.encode("utf-8", "replace"), "its data is not valid base64"))
+                    continue
+            try:
+                info = check_image(data)
+            except NotAnImage as error:
+                bad.append((data, str(error)))
+                continue
+            if info.format != request.output_format:
+                log.warning("asked for %s, the API returned %s: kept as %s", request.output_format, info.format,
+                            info.format)
+            good.append(GeneratedImage(data, info, item.revised, answer.usage, answer.request_id, duration,
+                                       item.source, requested=request.n, received=len(answer.items)))
+        log.info("%s: %d of %d image(s) in %.2fs (request %s)", request.operation, len(good), request.n,
+                 duration, answer.request_id)
+        if bad:
+            raise UnusableImage(bad[0][1], bad[0][0], request_id=answer.request_id, usage=answer.usage,
+                                others=bad[1:], good=good)
+        return good
+
+    async def _read_events(self, response: Any, on_partial: PartialImageCallback | None) -> "Answer":
+        final: dict[str, Any] | None = None
+        async for event in _sse_events(response.iter_lines()):
+            kind = str(event.get("type") or "")
+            if kind.endswith("partial_image"):
+                if on_partial is None:
+                    continue
+                try:
+                    partial = decode_b64(event.get("b64_json") or "", self.settings.max_image_bytes)
+                    result = on_partial(int(event.get("partial_image_index") or 0), partial)
                     if inspect.isawaitable(result):
                         await result
-                except BlogImagesError:
+                except (BlogImagesError, ValueError):
                     pass  # a bad preview is not worth failing the job for
-            elif kind.endswith("completed"):
+            elif kind.endswith("completed") or (not kind and (event.get("b64_json") or event.get("data"))):
                 final = event
+            elif kind == "error" or "error" in event:
+                raise TemporaryFailure(f"the image stream failed: {_event_error(event)}; {MAY_HAVE_BEEN_BILLED}")
         if final is None:
-            raise TemporaryFailure("the image stream ended before the image was complete")
-        usage = final.usage.model_dump() if getattr(final, "usage", None) else None
-        return final.b64_json, None, usage, request_id
+            raise TemporaryFailure(f"the image stream ended before the image was complete; {MAY_HAVE_BEEN_BILLED}")
+        if "data" in final and not final.get("b64_json"):
+            return _answer_from_payload(final)  # a whole JSON answer sent as one event
+        return _answer_from_event(final)
 
 
 def _report_headers(on_response: ResponseCallback | None, response: Any) -> None:
@@ -319,13 +402,122 @@ def _report_headers(on_response: ResponseCallback | None, response: Any) -> None
             log.exception("response listener failed")
 
 
-def _decode_b64(value: str, max_bytes: int) -> bytes:
+@dataclass
+class AnswerItem:
+    """One image of an answer as it came: base64, or a URL to fetch (then ``data``)."""
+
+    b64: str | None = None
+    url: str | None = None
+    revised: str | None = None
+    data: bytes | None = None
+    source: str = "b64_json"
+
+
+@dataclass
+class Answer:
+    """What one request answered, streamed or not."""
+
+    items: list[AnswerItem] = field(default_factory=list)
+    usage: dict[str, Any] | None = None
+    request_id: str | None = None
+
+
+def _usage_of(payload: dict[str, Any]) -> dict[str, Any] | None:
+    usage = payload.get("usage")
+    return usage if isinstance(usage, dict) else None
+
+
+def _answer_from_event(event: dict[str, Any]) -> Answer:
+    return Answer([AnswerItem(b64=event.get("b64_json"), url=event.get("url"),
+                              revised=event.get("revised_prompt"))], _usage_of(event))
+
+
+def _answer_from_payload(payload: Any) -> Answer:
+    if not isinstance(payload, dict) or not isinstance(payload.get("data"), list) or not payload["data"]:
+        raise TemporaryFailure("the API answered without an image")
+    items = [AnswerItem(b64=item.get("b64_json"), url=item.get("url"), revised=item.get("revised_prompt"))
+             for item in payload["data"] if isinstance(item, dict)]
+    return Answer(items, _usage_of(payload))
+
+
+def _answer_from_json(body: bytes) -> Answer:
+    """The images of a plain JSON answer (or of events sent without the event-stream type)."""
+    text = body.decode("utf-8", "replace")
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        events = []
+        for line in text.splitlines():
+            if line.startswith("data:") and line[5:].strip() not in ("", "[DONE]"):
+                try:
+                    events.append(json.loads(line[5:]))
+                except ValueError:
+                    continue
+        finals = [e for e in events if isinstance(e, dict) and str(e.get("type", "")).endswith("completed")]
+        if finals:
+            return _answer_from_event(finals[-1])
+        raise TemporaryFailure(f"the API answered with a body that is not JSON; {MAY_HAVE_BEEN_BILLED}") from None
+    return _answer_from_payload(payload)
+
+
+async def _sse_events(lines: Any) -> Any:
+    """JSON objects of a server-sent event stream (``data:`` lines; a blank line ends an event)."""
+    data: list[str] = []
+
+    def parsed() -> dict[str, Any] | None:
+        joined = "\n".join(data).strip()
+        if not joined or joined == "[DONE]":
+            return None
+        try:
+            event = json.loads(joined)
+        except ValueError:
+            return None
+        return event if isinstance(event, dict) else None
+
+    async for line in lines:
+        if line == "":
+            event = parsed() if data else None
+            data = []
+            if event is not None:
+                yield event
+        elif line.startswith("data:"):
+            data.append(line[5:].lstrip(" "))
+    if data:
+        event = parsed()
+        if event is not None:
+            yield event
+
+
+def _event_error(event: dict[str, Any]) -> str:
+    error = event.get("error")
+    message = error.get("message") if isinstance(error, dict) else error
+    return redact(" ".join(str(message or event.get("type")).split()))[:300]
+
+
+class UndecodableBase64(ValueError):
+    """The answer's image field is not base64 in any spelling servers use."""
+
+
+def decode_b64(value: str, max_bytes: int) -> bytes:
+    """Decode base64 as servers send it: standard or URL-safe, line-wrapped, padding optional.
+
+    Raises :class:`TemporaryFailure` over the size cap and
+    :class:`UndecodableBase64` when it is not base64 at all.
+    """
     if len(value) * 3 // 4 > max_bytes:
         raise TemporaryFailure(f"the API returned an image over the {max_bytes // 2**20} MiB cap")
     try:
-        return base64.b64decode(value, validate=True)
+        return base64.b64decode(value, validate=True)  # the usual case, without copying
     except (binascii.Error, ValueError):
-        raise TemporaryFailure("the API returned image data that is not valid base64") from None
+        pass
+    compact = "".join(value.split())
+    compact += "=" * (-len(compact) % 4)
+    for alphabet in (None, b"-_"):
+        try:
+            return base64.b64decode(compact, altchars=alphabet, validate=True)
+        except (binascii.Error, ValueError):
+            continue
+    raise UndecodableBase64("not valid base64")
 
 
 def _host_allowed(host: str | None, base_url: str | None) -> bool:
@@ -443,22 +635,61 @@ def translate_api_error(error: BaseException) -> BlogImagesError:
             return ApiRejected(f"the prompt was rejected by the content policy: {message}{suffix}")
         return ApiRejected(f"the API rejected the request: {message}{suffix}")
     if isinstance(error, openai.APITimeoutError):
-        return TemporaryFailure("the API did not answer in time", hint="raise --timeout or try again",
-                                retryable=True)
+        if _never_sent(error):
+            return TemporaryFailure("could not reach the API in time", hint="check the network and OPENAI_BASE_URL",
+                                    retryable=True)
+        return TemporaryFailure(f"the API did not answer in time; {MAY_HAVE_BEEN_BILLED}",
+                                hint="raise --timeout; check the usage page before running again")
     if isinstance(error, openai.APIConnectionError):
         cause = error.__cause__ or error.__context__
         detail = f" ({type(cause).__name__})" if cause else ""
-        return TemporaryFailure(f"could not reach the API{detail}", hint="check the network and OPENAI_BASE_URL",
-                                retryable=True)
+        if _never_sent(error):
+            return TemporaryFailure(f"could not reach the API{detail}", hint="check the network and OPENAI_BASE_URL",
+                                    retryable=True)
+        return TemporaryFailure(f"the connection to the API broke after the request was sent{detail}; "
+                                f"{MAY_HAVE_BEEN_BILLED}", hint="check the usage page before running again")
     if isinstance(error, openai.APIStatusError):
         status = getattr(error, "status_code", "?")
-        if isinstance(status, int) and (status >= 500 or status in (408, 409)) or should_retry:
+        if status in RETRYABLE_STATUSES:
             return TemporaryFailure(f"the API failed (HTTP {status}): {message}{suffix}",
                                     retryable=should_retry is not False, retry_after=retry_after_seconds(error))
+        if isinstance(status, int) and (status >= 500 or status in (408, 409)) or should_retry:
+            # A gateway error or a timeout answer: the request may have reached the model.
+            return TemporaryFailure(f"the API failed (HTTP {status}): {message}{suffix}; {MAY_HAVE_BEEN_BILLED}",
+                                    hint="check the usage page before running again")
         return ApiRejected(f"the API answered HTTP {status}: {message}{suffix}")
     if isinstance(error, openai.APIResponseValidationError):
         return TemporaryFailure(f"the API answered with an unexpected body: {message}")
+    if _is_transport_error(error):
+        # The answer broke off while it was being read: the image was made, and billed.
+        return TemporaryFailure(f"the API's answer broke off ({type(error).__name__}); {MAY_HAVE_BEEN_BILLED}",
+                                hint="check the usage page before running again")
     return TemporaryFailure(f"{type(error).__name__}: {redact(str(error))[:300]}")
+
+
+#: answers that say the request was not carried out: asking again cannot pay twice
+RETRYABLE_STATUSES = (429, 500, 503)
+#: transport errors raised before a byte of the request was sent
+_NOT_SENT = ("ConnectError", "ConnectTimeout", "PoolTimeout", "UnsupportedProtocol", "gaierror")
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    chain, seen = [], set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    return chain
+
+
+def _never_sent(error: BaseException) -> bool:
+    """True when the request cannot have reached the server (so cannot have been billed)."""
+    return any(type(cause).__name__ in _NOT_SENT for cause in _causes(error)[1:])
+
+
+def _is_transport_error(error: BaseException) -> bool:
+    return any(type(cause).__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "httpcore2", "h11")
+               or isinstance(cause, (ConnectionError, EOFError)) for cause in _causes(error))
 
 
 def _should_retry_header(error: Any) -> bool | None:

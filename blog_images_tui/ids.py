@@ -34,6 +34,8 @@ def parse_id(value: object, *, what: str = "id") -> PostId:
     if isinstance(value, int):
         if value <= 0:
             raise BadInput(f"invalid {what} {value}: must be a positive integer or a slug")
+        if value >= 10**MAX_SLUG_LENGTH:  # more digits than the longest slug has characters
+            raise BadInput(f"invalid {what}: a number of more than {MAX_SLUG_LENGTH} digits")
         return value
     if not isinstance(value, str) or not SLUG_PATTERN.fullmatch(value):
         raise BadInput(

@@ -22,11 +22,13 @@ from typing import TYPE_CHECKING, Any
 from blog_images_tui import layout, ledger, pricing
 from blog_images_tui.budget import Budget
 from blog_images_tui.claims import HeldElsewhere
-from blog_images_tui.errors import AuthConfigError, BadInput, BlogImagesError, ExitCode, Interrupted, NotStored
-from blog_images_tui.generation import ClientSettings, ImageGenerator, ImageRequest
+from blog_images_tui.errors import (AuthConfigError, BadInput, BlogImagesError, ExitCode, Interrupted, NotStored,
+                                    StoreUnusable)
+from blog_images_tui.generation import ClientSettings, ImageGenerator, ImageRequest, UnusableImage
 from blog_images_tui.ids import PostId, SectionRef
 from blog_images_tui.pacing import Pacing
-from blog_images_tui.service import StoredThenCancelled, create_with_retries, store_results
+from blog_images_tui.recovery import finish_interrupted
+from blog_images_tui.service import StoredThenCancelled, create_with_retries, keep_unusable, store_results
 from blog_images_tui.storage import Store, StoredImage
 
 if TYPE_CHECKING:
@@ -167,13 +169,23 @@ class StoredJobs:
         # date by their writes; jobs in several sections of one post share one listing of it.
         if section not in self._listings:
             siblings = self._wanted.get(section.post_id, set()) | {section}
+            # A pair a killed earlier run left half-written is finished first (from its
+            # journal), so this run finds it stored instead of paying for it again.
             if len(siblings) > 1:
-                post = asyncio.ensure_future(asyncio.to_thread(self.store.list_raw_names_by_section, section.post_id))
+                def post_names() -> dict[SectionRef, set[str]]:
+                    for sibling in siblings:
+                        finish_interrupted(self.store, sibling)
+                    return self.store.list_raw_names_by_section(section.post_id)
+
+                post = asyncio.ensure_future(asyncio.to_thread(post_names))
                 for sibling in siblings - set(self._listings):
                     self._listings[sibling] = asyncio.ensure_future(_names_of(post, sibling))
             else:
-                self._listings[section] = asyncio.ensure_future(
-                    asyncio.to_thread(lambda: set(self.store.list_raw_names(section))))
+                def names() -> set[str]:
+                    finish_interrupted(self.store, section)
+                    return set(self.store.list_raw_names(section))
+
+                self._listings[section] = asyncio.ensure_future(asyncio.to_thread(names))
         return await asyncio.shield(self._listings[section])
 
     def note_stored(self, stored: StoredImage, image_name: str) -> None:
@@ -225,6 +237,10 @@ class StoredJobs:
         return None
 
 
+class NeverStarted(StoreUnusable):
+    """A job not started because the store was found unusable mid-run (nothing paid)."""
+
+
 class JobEngine:
     """Runs submitted jobs on the current event loop, ``concurrency`` at a time.
 
@@ -246,6 +262,8 @@ class JobEngine:
         self.budget = Budget(budget_usd)
         self.fail_fast_on_auth = fail_fast_on_auth
         self._fatal: AuthConfigError | None = None
+        #: the store failure that stops new jobs from starting (a deleted bucket, a full disk)
+        self._store_failure: BlogImagesError | None = None
         self.store = store
         self.settings = settings
         self.force = force
@@ -298,8 +316,9 @@ class JobEngine:
             # must not trust them once idle: images may have been added or deleted since.
             self.stored.forget()
             self._claimed_names.clear()
-            # and a later submission may find the key or the quota fixed: try again.
+            # and a later submission may find the key, the quota or the store fixed: try again.
             self._fatal = None
+            self._store_failure = None
 
     def cancel(self, job_id: str) -> bool:
         """Cancel a queued or running job. A paid-for image being stored still lands."""
@@ -442,6 +461,9 @@ class JobEngine:
         if self._fatal is not None:
             raise AuthConfigError(f"not sent: an earlier request failed: {self._fatal.message}",
                                   hint=self._fatal.hint)
+        if self._store_failure is not None:
+            raise NeverStarted(f"not started: the store became unusable: {self._store_failure.message}",
+                               hint="fix the store, then run again: only what is missing is done")
         if self.budget.limit_usd is not None:
             cost = job.estimated_cost or pricing.estimate(job.request)
             self.budget.reserve(id(job), cost.usd, model=job.request.model)
@@ -531,8 +553,12 @@ class JobEngine:
                 # (1-2 s the first time), so the other jobs and the TUI are not frozen meanwhile.
                 await generator.ready()
                 on_stage("checking")
-                images = await create_with_retries(request, generator, self.pacing, on_partial=on_partial,
-                                                   stage=on_stage)
+                try:
+                    images = await create_with_retries(request, generator, self.pacing, on_partial=on_partial,
+                                                       stage=on_stage)
+                except UnusableImage as unusable:
+                    # Paid for, but does not verify: kept with its reason, never stored as good.
+                    raise await keep_unusable(request, self.store, unusable) from None
             finally:
                 # The API has answered: the next job's request overlaps this one's storing.
                 if holding:
@@ -543,7 +569,7 @@ class JobEngine:
             job.results = await store_results(request, self.store, images, name_checked=True)
             job.result = job.results[0]
             for stored in job.results:
-                self._note_stored(stored, layout.image_name(stored.filename, request.output_format))
+                self._note_stored(stored, stored.image_path.rsplit("/", 1)[-1])  # as stored: its real format
             on_stage("stored")
             job.state, job.stage = JobState.STORED, "stored"
             job.cost_usd = cost_of(job.results)
@@ -561,6 +587,9 @@ class JobEngine:
             job.state, job.stage, job.error = JobState.FAILED, "failed", error
             if isinstance(error, AuthConfigError) and self.fail_fast_on_auth and self._fatal is None:
                 self._fatal = error
+            if (getattr(error, "store_failed", False) or (isinstance(error, StoreUnusable) and sent)) \
+                    and self._store_failure is None:
+                self._store_failure = error
         except Exception as error:  # never let one job's bug take down the others
             log.exception("job %s failed unexpectedly", job.id)
             from blog_images_tui.errors import BlogImagesError as _Base

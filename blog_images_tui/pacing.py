@@ -26,8 +26,10 @@ Before the first answer of a run, requests leave at least
 ``STARTUP_GAP_S`` apart, so that a quick 429 (and its headers) stops a burst
 the server cannot take before all of it is sent.
 
-Retries are bounded and only for failures where asking again cannot pay twice
-for an image we already received (429, 5xx, timeouts, resets).
+Retries are bounded and only for failures that cannot have been billed (the
+error's ``retryable``, set by :func:`generation.translate_api_error`): a
+connection that never sent the request, 429, 500 and 503. Timeouts, resets
+after sending, 502 and 504 may have been billed and are never retried.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -548,4 +549,12 @@ def open_store(url: str | None = None, **options: Any) -> Store:
     from blog_images_tui.plugins import backend_for_url
 
     url = url or default_store_url()
+    if _MISTYPED_URL.match(url):
+        scheme = url.split(":", 1)[0]
+        raise StoreUnusable(f"store {url!r} looks like a mistyped URL (one slash after '{scheme}:')",
+                            hint=f"write {scheme}://..., or ./{url} for a local folder of that name")
     return Store(url, backend_for_url(url, options))
+
+
+#: "s3:/bucket", "s3:bucket": a scheme without "//" would silently become a local folder
+_MISTYPED_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:(?!//)")

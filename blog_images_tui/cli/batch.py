@@ -316,18 +316,21 @@ def run_batch(planned: list[PlannedJob], store: Store, settings: ClientSettings,
         finally:
             await engine.aclose()
 
+    from blog_images_tui.errors import Interrupted
+    from blog_images_tui.service import run_interruptible
+
     started = time.monotonic()
-    interrupted = False
+    interrupted, code = False, 0
     reporter.start()
     try:
-        asyncio.run(go())
+        run_interruptible(go)  # SIGINT, SIGTERM, SIGHUP alike: paid images are stored or kept
+    except Interrupted as stopped:
+        interrupted, code = True, int(stopped.exit_code)
     except KeyboardInterrupt:
-        interrupted = True
+        interrupted, code = True, 130
     finally:
         reporter.stop()
-    if interrupted:
-        code = 130
-    else:
+    if not interrupted:
         code = worst_exit_code([*(job.exit_code for job in engine.jobs), *(publishing.codes if publishing else [])])
     reporter.summary(engine.jobs, interrupted=interrupted, elapsed_s=time.monotonic() - started, exit_code=code)
     return code

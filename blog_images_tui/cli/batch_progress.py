@@ -173,7 +173,7 @@ class BatchReporter:
     def summary(self, jobs: list[Job], *, interrupted: bool, elapsed_s: float, exit_code: int) -> None:
         """The summary table and the failures, one line each."""
         from blog_images_tui import pricing
-        from blog_images_tui.jobs import JobState
+        from blog_images_tui.jobs import JobState, NeverStarted
 
         for job in jobs:  # jobs that never got to report (a second Ctrl-C)
             self._finished(job)
@@ -208,6 +208,10 @@ class BatchReporter:
             say("  " + self._describe(job))
         if len(failed) > 50:
             say(f"  ... and {len(failed) - 50} more failed (use --json for all)")
+        never_ran = [job for job in failed if isinstance(job.error, NeverStarted)]
+        if never_ran:
+            say(f"  {len(never_ran)} never ran: the store became unusable, so they were not sent "
+                "(nothing paid for them)")
         if any(getattr(job.error, "recovery_path", None) for job in failed):
             say("  paid-for images were kept locally: finish with `blog-images recover`")
         if interrupted:

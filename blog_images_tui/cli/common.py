@@ -216,7 +216,7 @@ def run_request(request: ImageRequest, store: Store, settings: ClientSettings) -
     import asyncio
 
     from blog_images_tui.generation import ImageGenerator
-    from blog_images_tui.service import StoredThenCancelled, create_and_record
+    from blog_images_tui.service import StoredThenCancelled, create_and_record, run_interruptible
 
     async def go():
         async with ImageGenerator(settings) as generator:
@@ -229,7 +229,7 @@ def run_request(request: ImageRequest, store: Store, settings: ClientSettings) -
                 print(f"interrupted after storing the image: {paths}", file=sys.stderr)
                 raise
 
-    return asyncio.run(go())
+    return run_interruptible(go)  # SIGINT, SIGTERM, SIGHUP alike: a paid image is stored or kept
 
 
 def settings_from_args(args: argparse.Namespace) -> ClientSettings:

@@ -473,6 +473,29 @@ class Reply:
         return cls("delay", seconds=seconds, then=then)
 
 
+# ---- answers of servers that bend the protocol (issue 10); handled in _Handler._answer_odd
+
+def _odd(kind: str, **options: Any) -> Reply:
+    return Reply(kind, options=options)
+
+
+#: Reply.plain_json(): one ordinary JSON body even when a stream was asked for (proxies do this)
+#: Reply.stream_anyway(): an event stream even when none was asked for
+#: Reply.trickle(seconds, pieces): the JSON body sent in ``pieces`` parts over ``seconds``
+#: Reply.wrapped_b64(width): b64_json broken into lines of ``width`` characters
+#: Reply.damaged_png(): a PNG whose header and IEND are intact but with zeros in the middle
+#: Reply.echo_key(transform): a 400 whose message quotes the key, transformed
+#:     ("base64", "upper", "no_prefix")
+Reply.plain_json = classmethod(lambda cls: _odd("plain_json"))  # type: ignore[attr-defined]
+Reply.stream_anyway = classmethod(lambda cls: _odd("stream_anyway"))  # type: ignore[attr-defined]
+Reply.trickle = classmethod(lambda cls, seconds=5.0, pieces=50: _odd(  # type: ignore[attr-defined]
+    "trickle", seconds=float(seconds), pieces=int(pieces)))
+Reply.wrapped_b64 = classmethod(lambda cls, width=76: _odd("wrapped_b64", width=int(width)))  # type: ignore[attr-defined]
+Reply.damaged_png = classmethod(lambda cls: _odd("damaged_png"))  # type: ignore[attr-defined]
+Reply.echo_key = classmethod(lambda cls, transform="base64": _odd("echo_key", transform=transform))  # type: ignore[attr-defined]
+_ODD_KINDS = ("plain_json", "stream_anyway", "trickle", "wrapped_b64", "damaged_png", "echo_key")
+
+
 _DEFAULT_ERROR_MESSAGES = {
     400: "Your request was rejected as a result of our safety system.",
     401: "Incorrect API key provided.",
@@ -1075,6 +1098,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, reply: Reply, params: _Params) -> None:
         fake = self.server.fake
         kind = reply.kind
+        if kind in _ODD_KINDS:
+            self._answer_odd(reply, params)
+            return
         if kind == "delay":
             self._wait(reply.seconds)
             self._answer(reply.then or Reply.ok(), params)
@@ -1132,6 +1158,52 @@ class _Handler(BaseHTTPRequestHandler):
             self._close()
             return
         self._send(200, body, "application/json")
+
+    def _answer_odd(self, reply: Reply, params: _Params) -> None:
+        """The protocol-bending answers of issue 10 (see ``_ODD_KINDS``)."""
+        import dataclasses
+
+        kind, options = reply.kind, reply.options
+        if kind == "plain_json":
+            self._answer(Reply.ok(), dataclasses.replace(params, stream=False))
+            return
+        if kind == "stream_anyway":
+            self._stream(Reply.ok(), params)
+            return
+        if kind == "echo_key":
+            key = (self.headers.get("Authorization") or "").partition(" ")[2].strip()
+            shown = {"base64": base64.b64encode(key.encode()).decode(), "upper": key.upper(),
+                     "no_prefix": key.split("-", 1)[-1]}[options["transform"]]
+            self._send_json(400, _error_body(f"Invalid request from credentials {shown}."))
+            return
+        self._wait(self.server.fake.latency)
+        image = self._image_bytes(params.width, params.height, params.fmt)
+        if kind == "damaged_png":
+            image = make_png(params.width, params.height)
+            middle = len(image) // 2
+            image = image[:middle - 8] + bytes(16) + image[middle + 8:]
+        b64 = base64.b64encode(image)
+        if kind == "wrapped_b64":
+            width = options["width"]
+            b64 = b"\\n".join(b64[i:i + width] for i in range(0, len(b64), width))
+        payload = {"created": int(time.time()), "data": [{"b64_json": _B64_MARKER}], "usage": _usage(params),
+                   "output_format": params.fmt, "size": params.size}
+        body = _json_with_b64(payload, b64)
+        if kind != "trickle":
+            self._send(200, body, "application/json")
+            return
+        self._done()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("x-request-id", self.request_id)
+        self.end_headers()
+        pieces = max(1, options["pieces"])
+        step = -(-len(body) // pieces)
+        for start in range(0, len(body), step):
+            self.wfile.write(body[start:start + step])
+            self.wfile.flush()
+            self._wait(options["seconds"] / pieces)
 
     def _image_bytes(self, width: int, height: int, fmt: str) -> bytes:
         factory = self.server.fake.image_bytes_factory

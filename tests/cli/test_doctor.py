@@ -149,7 +149,7 @@ def test_hand_made_damage_is_reported_and_never_deleted(cli: Cli, local_store_ur
     run, report = doctor(cli, local_store_url, "--fix", "--min-temp-age", "0")
     assert run.code == 7, run
     assert problems(report) == [
-        ("image without metadata", "lonely.webp"),
+        ("empty or undecodable image", "lonely.webp"),  # garbage is never the copy to keep (issue 10)
         ("metadata without image", "orphan_metadata.json"),
         ("unreadable metadata", "broken_metadata.json"),
         ("unreadable metadata", "listed_metadata.json"),
@@ -199,7 +199,7 @@ def test_an_unreachable_store_exits_6(cli: Cli, s3_store_url):
     assert run.code == 6, run
 
 
-def test_doctor_walks_one_level_at_a_time(memory_store_url):
+def test_doctor_walks_one_level_at_a_time(memory_store_url, monkeypatch):
     store = open_store(memory_store_url)
     for post, section in ((1, 1), (1, 2), (2, 1)):
         store.save(SectionRef(post, section), "hero", "png", make_png(8, 8), {"prompt": "x"})
@@ -210,9 +210,11 @@ def test_doctor_walks_one_level_at_a_time(memory_store_url):
         listed.append(path)
         return real_ls(path, detail=detail, **kwargs)
 
-    store.fs.ls = ls
+    # monkeypatch: the memory filesystem is one cached instance that later tests use too.
+    monkeypatch.setattr(store.fs, "ls", ls)
     for name in ("find", "walk", "glob", "du", "expand_path"):
-        setattr(store.fs, name, lambda *a, _name=name, **k: pytest.fail(f"doctor used fs.{_name}: a tree walk"))
+        monkeypatch.setattr(store.fs, name,
+                            lambda *a, _name=name, **k: pytest.fail(f"doctor used fs.{_name}: a tree walk"))
     seen: list[SectionRef] = []
     checkup = examine(store, on_section=seen.append)
     assert checkup.healthy and (checkup.posts, checkup.sections, checkup.images) == (2, 3, 3)

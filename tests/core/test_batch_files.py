@@ -181,7 +181,8 @@ def test_csv_with_a_byte_order_mark_from_a_spreadsheet():
 
 
 def test_csv_cells_written_by_hand_with_spaces_after_commas():
+    # Ids and options are trimmed; the prompt is sent exactly as written (issue 10, item 14).
     jobs = plan("post_id, section_id, prompt, size\n 53, 2, a cat on a mat, 1024x1024\n", "csv")
     request = jobs[0].request
     assert (request.section.post_id, request.section.section_id, request.prompt, request.size) == \
-           (53, 2, "a cat on a mat", "1024x1024")
+           (53, 2, " a cat on a mat", "1024x1024")

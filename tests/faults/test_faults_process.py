@@ -58,9 +58,10 @@ def test_sigint_during_a_generation_exits_130_and_a_rerun_completes(cli: Cli, fa
 def test_sigint_while_the_image_is_being_stored_lets_the_write_finish(cli: Cli, fake_api, faulty_backend,
                                                                       local_store_url):
     url = faulty_backend + local_store_url
+    # A write that needs less than the ~2 s grace a signal gives it (issue 10, item 4).
     began = cli.workdir / "image-write-began"
     running = cli.start(*generate_args(url, extra=("--filename", "hero")),
-                        env={FAULT_ENV: "image:slow=3", FAULT_MARK_ENV: str(began)})
+                        env={FAULT_ENV: "image:slow=1.5", FAULT_MARK_ENV: str(began)})
     assert fake_api.wait_for_requests(1, timeout=30)
     wait_until(began.exists, what="the (slow) image write to begin")
     running.interrupt()
