@@ -39,10 +39,10 @@ from typing import Any
 from blog_images_tui import layout
 from blog_images_tui.errors import BlogImagesError, StoreUnusable
 from blog_images_tui.ids import SectionRef
+from blog_images_tui.imageformat import NotAnImage, check_image
 from blog_images_tui.plugins import scheme_of
 from blog_images_tui.recovery import TARGET_FILE, PendingRecovery, finish_recovery, list_pending, recovery_root
 from blog_images_tui.secrets import redact
-from blog_images_tui.imageformat import NotAnImage, check_image
 from blog_images_tui.storage import FileEntry, Store, error_summary
 
 #: Temp files younger than this may belong to a write in progress (another process, a slow disk).

@@ -146,13 +146,13 @@ class Interrupted(BlogImagesError):
     code = "interrupted"
 
     @classmethod
-    def by_signal(cls, number: int) -> "Interrupted":
+    def by_signal(cls, number: int) -> Interrupted:
         import signal
 
         name = signal.Signals(number).name
         error = cls(f"interrupted ({name})")
-        error.exit_code = {signal.SIGHUP: ExitCode.HANGUP, signal.SIGTERM: ExitCode.TERMINATED}.get(
-            number, ExitCode.INTERRUPTED)
+        codes = {int(signal.SIGHUP): ExitCode.HANGUP, int(signal.SIGTERM): ExitCode.TERMINATED}
+        error.exit_code = codes.get(number, ExitCode.INTERRUPTED)
         return error
 
 

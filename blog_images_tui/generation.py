@@ -300,13 +300,13 @@ class ImageGenerator:
             async with asyncio.timeout(self.settings.timeout_s):
                 return await work
         except TimeoutError:
-            raise TemporaryFailure(f"the API did not answer in time (whole answer within {self.settings.timeout_s:g} s); "
-                                   f"{MAY_HAVE_BEEN_BILLED}",
+            raise TemporaryFailure("the API did not answer in time (whole answer within "
+                                   f"{self.settings.timeout_s:g} s); {MAY_HAVE_BEEN_BILLED}",
                                    hint="raise --timeout; check the usage page before running again") from None
 
     async def ask(self, call: Callable[..., Any], params: dict[str, Any],
                   on_partial: PartialImageCallback | None, *, limit: int = 1,
-                  on_response: ResponseCallback | None = None) -> "Answer":
+                  on_response: ResponseCallback | None = None) -> Answer:
         """Send one request with an SDK ``with_streaming_response`` method and read its answer.
 
         Streamed or one JSON body, whatever was asked; ``url`` items are downloaded.
@@ -334,7 +334,7 @@ class ImageGenerator:
                 item.source = "url"
         return answer
 
-    def finish(self, answer: "Answer", request: ImageRequest, started: float) -> list[GeneratedImage]:
+    def finish(self, answer: Answer, request: ImageRequest, started: float) -> list[GeneratedImage]:
         """Decode and fully verify an answer's images (see :class:`UnusableImage`)."""
         if not answer.items:
             raise TemporaryFailure("the API answered without an image")
@@ -368,7 +368,7 @@ class ImageGenerator:
                                 others=bad[1:], good=good)
         return good
 
-    async def _read_events(self, response: Any, on_partial: PartialImageCallback | None) -> "Answer":
+    async def _read_events(self, response: Any, on_partial: PartialImageCallback | None) -> Answer:
         final: dict[str, Any] | None = None
         async for event in _sse_events(response.iter_lines()):
             kind = str(event.get("type") or "")
@@ -674,11 +674,13 @@ _NOT_SENT = ("ConnectError", "ConnectTimeout", "PoolTimeout", "UnsupportedProtoc
 
 
 def _causes(error: BaseException) -> list[BaseException]:
-    chain, seen = [], set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        chain.append(error)
-        error = error.__cause__ or error.__context__
+    chain: list[BaseException] = []
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        chain.append(current)
+        current = current.__cause__ or current.__context__
     return chain
 
 

@@ -138,7 +138,8 @@ def _decodes(data: bytes, fmt: str) -> None:
     except NotAnImage:
         raise
     except Exception as error:  # OSError, SyntaxError, ValueError, Warning...
-        raise NotAnImage(f"{fmt.upper()} does not decode: {str(error).splitlines()[0][:120] if str(error) else type(error).__name__}") from None
+        why = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
+        raise NotAnImage(f"{fmt.upper()} does not decode: {why}") from None
 
 
 def check_image(data: bytes) -> ImageInfo:

@@ -22,8 +22,15 @@ from typing import TYPE_CHECKING, Any
 from blog_images_tui import layout, ledger, pricing
 from blog_images_tui.budget import Budget
 from blog_images_tui.claims import HeldElsewhere
-from blog_images_tui.errors import (AuthConfigError, BadInput, BlogImagesError, ExitCode, Interrupted, NotStored,
-                                    StoreUnusable)
+from blog_images_tui.errors import (
+    AuthConfigError,
+    BadInput,
+    BlogImagesError,
+    ExitCode,
+    Interrupted,
+    NotStored,
+    StoreUnusable,
+)
 from blog_images_tui.generation import ClientSettings, ImageGenerator, ImageRequest, UnusableImage
 from blog_images_tui.ids import PostId, SectionRef
 from blog_images_tui.pacing import Pacing

@@ -20,21 +20,20 @@ import shlex
 import signal
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from functools import partial
+from pathlib import Path
 from typing import Any, TypeVar
 
 from blog_images_tui import layout
 from blog_images_tui.errors import Conflict, Interrupted, NameTaken, NotStored, TemporaryFailure
-from blog_images_tui.generation import (GeneratedImage, ImageGenerator, ImageRequest, PartialImageCallback,
-                                        UnusableImage)
+from blog_images_tui.generation import GeneratedImage, ImageGenerator, ImageRequest, PartialImageCallback, UnusableImage
+from blog_images_tui.ids import SectionRef, parse_filename
 from blog_images_tui.imageformat import ImageInfo
-from blog_images_tui.ids import parse_filename
 from blog_images_tui.metadata import Variant, build_metadata
 from blog_images_tui.pacing import MAX_RETRY_AFTER_S, Pacing
-from blog_images_tui.recovery import (RECOVERY_ENV, Journal, finish_interrupted, keep_for_recovery,
-                                      recovery_root)
+from blog_images_tui.recovery import RECOVERY_ENV, Journal, finish_interrupted, keep_for_recovery, recovery_root
 from blog_images_tui.storage import MetadataWriteFailed, Store, StoredImage, error_summary
 
 log = logging.getLogger("blog_images.service")
@@ -173,7 +172,7 @@ def _as_stored(request: ImageRequest, generated: GeneratedImage) -> ImageRequest
     return replace(request, output_format=generated.info.format)
 
 
-def _open_journal(store: Store, section, filename: str, fmt: str, image: bytes,
+def _open_journal(store: Store, section: SectionRef, filename: str, fmt: str, image: bytes,
                   metadata: dict[str, Any]) -> Journal | None:
     try:
         return Journal.open(store_url=store.location, store_options=store.backend.options, section=section,
@@ -184,7 +183,7 @@ def _open_journal(store: Store, section, filename: str, fmt: str, image: bytes,
         return None
 
 
-def _start_in_thread(function: Callable[[], T]) -> "asyncio.Future[T]":
+def _start_in_thread(function: Callable[[], T]) -> asyncio.Future[T]:
     """Run ``function`` in a daemon thread: a paid image's write that outlives a signal's
     grace period must not hold the process open (its journal entry already keeps it)."""
     loop = asyncio.get_running_loop()
@@ -212,7 +211,7 @@ def _start_in_thread(function: Callable[[], T]) -> "asyncio.Future[T]":
     return future
 
 
-def _not_stored(store: Store, message: str, folder, *, store_failed: bool) -> NotStored:
+def _not_stored(store: Store, message: str, folder: Path, *, store_failed: bool) -> NotStored:
     command = f"blog-images recover --store {shlex.quote(store.location)}"
     if folder.parent != recovery_root():
         # The recovery folder was unusable and the image went to the per-user fallback
@@ -259,7 +258,7 @@ def _same_request(metadata: dict[str, Any], request: ImageRequest) -> bool:
         (request.prompt, request.model, request.size)
 
 
-def run_interruptible(main: Callable[[], Awaitable[T]]) -> T:
+def run_interruptible(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run ``main()`` on a new event loop; SIGINT, SIGTERM and SIGHUP cancel it alike.
 
     Cancelling lets a paid-for image's write finish or go to the journal
@@ -270,7 +269,7 @@ def run_interruptible(main: Callable[[], Awaitable[T]]) -> T:
     """
     loop = asyncio.new_event_loop()
     received: list[int] = []
-    task = loop.create_task(main())
+    task: asyncio.Task[T] = loop.create_task(main())
 
     def on_signal(number: int) -> None:
         received.append(number)

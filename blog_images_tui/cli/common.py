@@ -213,7 +213,6 @@ def report_stored(stored: list, *, as_json: bool) -> None:
 
 def run_request(request: ImageRequest, store: Store, settings: ClientSettings) -> list[StoredImage]:
     """Send one validated generation or edit request and store every image it returns."""
-    import asyncio
 
     from blog_images_tui.generation import ImageGenerator
     from blog_images_tui.service import StoredThenCancelled, create_and_record, run_interruptible

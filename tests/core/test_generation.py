@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from blog_images_tui.errors import ApiRejected, AuthConfigError, BadInput, TemporaryFailure
-from blog_images_tui.generation import UnusableImage, ClientSettings, ImageGenerator, ImageRequest, download_image
+from blog_images_tui.generation import ClientSettings, ImageGenerator, ImageRequest, UnusableImage, download_image
 from blog_images_tui.ids import SectionRef
 from blog_images_tui.pacing import Pacing
 from blog_images_tui.secrets import ApiKey, redact

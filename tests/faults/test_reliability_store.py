@@ -25,12 +25,11 @@ from pathlib import Path
 
 import pytest
 
-from blog_images_tui import layout
 from blog_images_tui.doctor import examine
 from blog_images_tui.ids import SectionRef
 from blog_images_tui.recovery import finish_recovery, keep_for_recovery, list_pending
-from blog_images_tui.storage import encode_metadata, open_store
-from blog_images_tui.testing.fake_images_api import Reply, make_image, make_png
+from blog_images_tui.storage import open_store
+from blog_images_tui.testing.fake_images_api import make_image, make_png
 from tests.support import wait_until
 from tests.support.faults import FAULT_ENV, Cli, deny_put_policy, generate_args, pending_folders, raw_files, s3_keys
 
