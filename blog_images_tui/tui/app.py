@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,6 +63,9 @@ class BlogImagesApp(App[None]):
         self.recent_stores: list[str] = []
         #: notifications held while a dialog is open (a toast must not cover the question)
         self._held_notifications: list[dict[str, Any]] = []
+        self._stopping = False
+        self._signal_handlers: list[int] = []
+        self._stop_task: asyncio.Task[None] | None = None
 
     @property
     def client_settings(self) -> ClientSettings:
@@ -79,6 +84,34 @@ class BlogImagesApp(App[None]):
 
     def on_mount(self) -> None:
         self._announce_waiting_recoveries()
+        self._handle_stop_signals()
+
+    def _handle_stop_signals(self) -> None:
+        """SIGTERM (systemd, docker stop, ``timeout``) and SIGHUP (a dropped SSH session) end the app
+        the careful way, as quitting does: paid-for images being stored still land (or go to the
+        recovery journal), then exit 143 / 129. A SIGHUP ignored at start (``nohup``) stays ignored."""
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGTERM, signal.SIGHUP):
+            if number == signal.SIGHUP and signal.getsignal(number) == signal.SIG_IGN:
+                continue
+            try:
+                loop.add_signal_handler(number, self.stop_signalled, number)
+            except (NotImplementedError, RuntimeError, ValueError):
+                continue  # not the main thread, or no such signal here
+            self._signal_handlers.append(number)
+
+    def on_unmount(self) -> None:
+        loop = asyncio.get_running_loop()
+        for number in self._signal_handlers:
+            loop.remove_signal_handler(number)
+        self._signal_handlers.clear()
+
+    def stop_signalled(self, number: int) -> None:
+        """A stop signal arrived: shut the jobs down without asking, then exit with 128 + its number."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self._stop_task = asyncio.get_running_loop().create_task(self._shutdown_and_exit(128 + int(number)))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="recoveries")
     def _announce_waiting_recoveries(self) -> None:
@@ -170,11 +203,11 @@ class BlogImagesApp(App[None]):
         if yes:
             await self._shutdown_and_exit()
 
-    async def _shutdown_and_exit(self) -> None:
+    async def _shutdown_and_exit(self, return_code: int = 0) -> None:
         screen = self.get_screen_stack_main()
         if isinstance(screen, MainScreen):
             await screen.shutdown()
-        self.exit()
+        self.exit(return_code=return_code)
 
     def get_screen_stack_main(self):
         return self.screen_stack[0] if self.screen_stack else None

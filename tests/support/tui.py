@@ -7,7 +7,7 @@ from typing import Any
 from fsspec.implementations.memory import MemoryFileSystem
 from textual.geometry import Region
 from textual.widget import Widget
-from textual.widgets import Input
+from textual.widgets import Input, TextArea
 
 from blog_images_tui.ids import SectionRef
 from blog_images_tui.storage import Store, open_store
@@ -144,3 +144,25 @@ async def tree_with_posts(pilot, count: int = 2):
     tree = pilot.app.screen.query_one("#tree")
     await await_until(lambda: len(tree.root.children) == count, what="posts listed")
     return tree
+
+
+async def fill_form(pilot, *, post: str, section: str, prompt: str, filename: str = "", typed: bool = False) -> None:
+    """Open the form with g and fill it: key by key when ``typed``, else by setting each field
+    (the same Changed messages and validation; Pilot's key presses cost ~0.1 s each)."""
+    await pilot.press("g")
+    form = pilot.app.screen.query_one("#form")
+    for input_id, value in (("post-id", post), ("section-id", section), ("filename", filename)):
+        field = form.query_one(f"#{input_id}", Input)
+        field.focus()
+        field.value = ""
+        if typed:
+            await type_text(pilot, value)
+        else:
+            field.value = value
+    prompt_area = form.query_one("#prompt", TextArea)
+    prompt_area.focus()
+    if typed:
+        await type_text(pilot, prompt)
+    else:
+        prompt_area.text = prompt
+    await pilot.pause()

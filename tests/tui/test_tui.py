@@ -26,7 +26,16 @@ from blog_images_tui.tui.app import make_app as make_real_app
 from blog_images_tui.tui.dialogs import ConfirmDialog
 from blog_images_tui.tui.widgets.store_tree import ImageNode
 from tests.support import TEST_KEY, await_until
-from tests.support.tui import highlight_image, open_section, record_notifications, seed_store, type_text, widget_text
+from tests.support.tui import (
+    fill_form,
+    highlight_image,
+    jobs_of,
+    open_section,
+    record_notifications,
+    seed_store,
+    type_text,
+    widget_text,
+)
 
 pytestmark = pytest.mark.asyncio
 
@@ -53,32 +62,6 @@ def palette_hits(app) -> list[str]:
     hits = app.screen.query_one(CommandList)
     prompts = (hits.get_option_at_index(i).prompt for i in range(hits.option_count))
     return [getattr(prompt, "plain", str(prompt)).split("\n")[0] for prompt in prompts]  # the hit, not its help
-
-
-def jobs_of(app):
-    return list(app.screen.query_one("#jobs").jobs.values())
-
-
-async def fill_form(pilot, *, post: str, section: str, prompt: str, filename: str = "", typed: bool = False) -> None:
-    """Open the form with g and fill it: key by key when ``typed``, else by setting each field
-    (the same Changed messages and validation; Pilot's key presses cost ~0.1 s each)."""
-    await pilot.press("g")
-    form = pilot.app.screen.query_one("#form")
-    for input_id, value in (("post-id", post), ("section-id", section), ("filename", filename)):
-        field = form.query_one(f"#{input_id}", Input)
-        field.focus()
-        field.value = ""
-        if typed:
-            await type_text(pilot, value)
-        else:
-            field.value = value
-    prompt_area = form.query_one("#prompt", TextArea)
-    prompt_area.focus()
-    if typed:
-        await type_text(pilot, prompt)
-    else:
-        prompt_area.text = prompt
-    await pilot.pause()
 
 
 # -- browse and preview ---------------------------------------------------------------------
