@@ -170,12 +170,13 @@ class PublishAfterJobs:
 
         job = event.job
         if event.kind == "stored" and job.result is not None:
-            filename = job.result.filename
+            filenames = [stored.filename for stored in job.results or [job.result]]  # every one of n variants
         elif event.kind == "skipped" and job.existing_name:
-            filename = job.existing_name.removesuffix(layout.METADATA_SUFFIX)
+            filenames = [job.existing_name.removesuffix(layout.METADATA_SUFFIX)]
         else:
             return
-        self.tasks.append(asyncio.create_task(self._publish(job.request.section, filename)))
+        for filename in filenames:
+            self.tasks.append(asyncio.create_task(self._publish(job.request.section, filename)))
 
     async def _publish(self, section: SectionRef, filename: str) -> None:
         from blog_images_tui.cli.common import print_json

@@ -203,6 +203,20 @@ def test_batch_publish_publishes_each_stored_image_and_a_rerun_changes_nothing(a
     assert len(relines) == 2 and not any(line["changed"] for line in relines)
 
 
+def test_batch_publish_publishes_every_variant_of_an_entry_with_n(api_env, local_store_url, tmp_path):
+    batch = tmp_path / "batch.jsonl"
+    batch.write_text('{"post_id": 53, "section_id": 1, "prompt": "a lighthouse", "filename": "trio", "n": 3, '
+                     '"size": "1024x1024"}\n')
+    result = run_cli("batch", str(batch), "--publish", "--widths", "64", "--formats", "webp", "--json",
+                     "--store", local_store_url)
+    assert result.returncode == 0, result.stderr
+    published = sorted(json.loads(line)["filename"] for line in result.stdout.splitlines() if '"published"' in line)
+    assert published == ["trio-1", "trio-2", "trio-3"]
+    web = Path(local_store_url, "content/posts/53/sections/1/web")
+    assert sorted(p.name for p in web.glob("*_web.json")) == ["trio-1_web.json", "trio-2_web.json", "trio-3_web.json"]
+    assert len(api_env.requests) == 1  # one request for the three
+
+
 def test_batch_publish_with_a_bad_publish_flag_sends_nothing(api_env, local_store_url, tmp_path):
     batch = tmp_path / "batch.jsonl"
     batch.write_text('{"post_id": 53, "section_id": 1, "prompt": "a lighthouse"}\n')
