@@ -914,8 +914,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("x-request-id", self.request_id)
-        for name, value in {**self._limit_headers, **(headers or {})}.items():
+        extra = {**self._limit_headers, **(headers or {})}
+        # A reply may fix its request id (a snapshot must not show a random one).
+        self.send_header("x-request-id", extra.pop("x-request-id", self.request_id))
+        for name, value in extra.items():
             self.send_header(name, str(value))
         self.end_headers()
         if body:

@@ -72,9 +72,11 @@ def test_jobs_list_with_a_failure(snap_compare, api_env):
         await pilot.press("ctrl+s")
         await await_until(lambda: [job.state for job in jobs.jobs.values()] == [JobState.STORED],
                        what="the first job stored")
-        # The second answer is not an image (a taken name, the failure this showed before, is now
-        # refused in the form before any job exists).
-        api_env.enqueue(Reply.not_image())
+        # The second prompt is refused by the API (a taken name is now refused in the form before any
+        # job exists, and an answer that is not an image is kept at a path that changes every run).
+        api_env.enqueue(Reply.error(400, message="Your request was rejected by the safety system.",
+                                    code="moderation_blocked",
+                                    headers={"x-request-id": "req_snapshot"}))
         await pilot.press("g")
         form.query_one("#filename").value = "fox-2"
         await pilot.press("ctrl+s")
