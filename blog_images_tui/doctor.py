@@ -370,7 +370,9 @@ def repair(store: Store, checkup: Checkup, *, min_temp_age_s: float = SAFE_TEMP_
                 finding.note = (f"younger than {min_temp_age_s:g} s: may belong to a write in progress; "
                                 "left alone")
                 continue
-            if finding.relative and _holds_complete_image(store, finding.relative):
+            # A derivative in web/ is made again from raw/ by publishing: never the only copy of anything.
+            in_web = finding.section is not None and finding.relative.startswith(layout.web_dir(finding.section) + "/")
+            if not in_web and _holds_complete_image(store, finding.relative):
                 finding.note = ("holds a complete image (perhaps the only copy of a paid-for one): kept; "
                                 "move it in place by hand if its image is missing")
                 continue

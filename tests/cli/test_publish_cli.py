@@ -159,7 +159,9 @@ def test_a_publish_killed_midway_leaves_no_partial_file_and_a_rerun_completes_it
     process.wait(timeout=30)
     left = sorted(p.name for p in web.iterdir())
     finals = [name for name in left if not name.startswith(".")]
-    assert "hero_web.json" not in finals and 0 < len(finals) < 8
+    # Killed after the first derivative landed and before the manifest: how many of the 8 landed in
+    # between depends on the machine's speed (the files are written as their encodes finish).
+    assert "hero_web.json" not in finals and 0 < len(finals) <= 8
     for name in finals:  # whole files only under final names
         image = Image.open(web / name)
         image.load()
@@ -175,6 +177,24 @@ def test_a_publish_killed_midway_leaves_no_partial_file_and_a_rerun_completes_it
     after = run_cli("doctor", "--json", "--store", local_store_url)
     assert {f["problem"] for f in json.loads(after.stdout)["findings"]} <= {"leftover temp file"}, after.stdout
     assert run_cli("doctor", "--fix", "--min-temp-age", "0", "--store", local_store_url).returncode == 0
+
+
+def test_doctor_fix_removes_a_whole_derivative_temp_file_but_keeps_a_whole_raw_one(local_store_url):
+    """A kill between a write's fsync and its link can leave a complete image in a temp file. In raw/ it
+    may be the only copy of a paid-for image: kept. In web/ it is a derivative publish makes again: removed."""
+    store = open_store(local_store_url)
+    stored(store)
+    picture = make_image(64, 36, fmt="WEBP")
+    web_temp = Path(local_store_url, WEB, ".blog-images-tmp-hero-64w-0123456789.webp.abc123")
+    raw_temp = Path(local_store_url, "content/posts/53/sections/1/raw/.blog-images-tmp-other.png.def456")
+    web_temp.parent.mkdir(parents=True)
+    web_temp.write_bytes(picture)
+    raw_temp.write_bytes(make_image(64, 36))
+    fixed = run_cli("doctor", "--fix", "--min-temp-age", "0", "--json", "--store", local_store_url)
+    assert fixed.returncode == 7, fixed.stdout  # the raw one is still reported
+    assert not web_temp.exists() and raw_temp.exists()
+    notes = {f["path"].rsplit("/", 1)[-1]: f["note"] for f in json.loads(fixed.stdout)["findings"]}
+    assert notes[web_temp.name] == "removed" and "kept" in notes[raw_temp.name]
 
 
 def test_batch_publish_publishes_each_stored_image_and_a_rerun_changes_nothing(api_env, local_store_url, tmp_path):
