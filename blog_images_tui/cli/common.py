@@ -231,6 +231,14 @@ def run_request(request: ImageRequest, store: Store, settings: ClientSettings) -
     return run_interruptible(go)  # SIGINT, SIGTERM, SIGHUP alike: a paid image is stored or kept
 
 
+def send_and_report(request: ImageRequest, store: Store, args: argparse.Namespace) -> int:
+    """The tail of generate and edit: warn about the request, send it with the API options, print what it stored."""
+    for message in request.warnings:
+        warn(message)
+    report_stored(run_request(request, store, settings_from_args(args)), as_json=args.json)
+    return 0
+
+
 def settings_from_args(args: argparse.Namespace) -> ClientSettings:
     """Client settings from the API options, checked before anything is sent."""
     from blog_images_tui.api import client_settings

@@ -32,7 +32,7 @@ def register(subparsers: Subparsers, add_common: AddCommon) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from blog_images_tui.cli.common import open_store_from_args, report_stored, run_request, settings_from_args, warn
+    from blog_images_tui.cli.common import open_store_from_args, send_and_report
     from blog_images_tui.config import load_config
     from blog_images_tui.editing import EditOptions, plan_edit
     from blog_images_tui.errors import BadInput
@@ -53,9 +53,4 @@ def run(args: argparse.Namespace) -> int:
         input_fidelity=args.input_fidelity)
     request = plan_edit(store, source, options, default_model=config.defaults.model,
                         default_quality=config.defaults.quality)
-    for message in request.warnings:
-        warn(message)
-    settings = settings_from_args(args)
-    stored = run_request(request, store, settings)
-    report_stored(stored, as_json=args.json)
-    return 0
+    return send_and_report(request, store, args)

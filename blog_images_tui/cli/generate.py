@@ -32,10 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from blog_images_tui.cli.common import (
         name_config_defaults,
         open_store_from_args,
-        report_stored,
-        run_request,
-        settings_from_args,
-        warn,
+        send_and_report,
     )
     from blog_images_tui.config import Defaults, load_config
     from blog_images_tui.errors import BadInput
@@ -61,12 +58,7 @@ def run(args: argparse.Namespace) -> int:
         ).validated()
     except BadInput as error:
         raise name_config_defaults(error, given, config) from None
-    for message in request.warnings:
-        warn(message)
-    settings = settings_from_args(args)
-    stored = run_request(request, store, settings)
-    report_stored(stored, as_json=args.json)
-    return 0
+    return send_and_report(request, store, args)
 
 
 def _prompt_from_args(args: argparse.Namespace, config: Config) -> tuple[str, dict | None]:
