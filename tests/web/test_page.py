@@ -160,7 +160,9 @@ def test_errors_are_shown_in_words(browser, web_local, fake_api):
     css(browser, "#gen-submit").click()
     card = wait_until(browser, lambda d: css_all(d, "#job-list .job"), what="the job card")[0]
     wait_until(browser, lambda d: card.get_attribute("data-status") == "failed", timeout_s=40, what="failed")
-    assert "rejected by the content policy" in card.find_element("css selector", ".error").text
+    # The card's error line is drawn a render after its status (the list may redraw the card): look again.
+    wait_until(browser, lambda d: any("rejected by the content policy" in line.text
+                                      for line in css_all(d, "#job-list .job .error")), what="the error in words")
     # Bad input is refused before anything is sent, with the core's message under the form.
     size = css(browser, '#gen-form [name="size"]')
     from selenium.webdriver.support.ui import Select
